@@ -1,0 +1,1 @@
+"""Meshing: Heightfield -> Mesh (grid.py: one vertex per sample)."""

@@ -1,0 +1,203 @@
+"""Mesh + Texture -> glTF JSON and an ordered list of binary pieces with their byte offsets.
+
+Shared by the GLB writer (pieces in the BIN chunk, image in a bufferView) and the .gltf writer
+(pieces in a .bin file, image as its own file). Nothing here copies array data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .. import __version__
+from ..types import Mesh, Texture
+
+ARRAY_BUFFER = 34962
+ELEMENT_ARRAY_BUFFER = 34963
+FLOAT = 5126
+UNSIGNED_SHORT = 5123
+UNSIGNED_INT = 5125
+LINEAR = 9729
+LINEAR_MIPMAP_LINEAR = 9987
+CLAMP_TO_EDGE = 33071
+ALPHA_MODES = ("opaque", "mask", "blend")
+
+
+@dataclass
+class MaterialOptions:
+    """How the photo is shaded. Defaults: lit, metallic 0, roughness 0.9, single-sided, alpha MASK 0.5."""
+
+    double_sided: bool = False
+    unlit: bool = False
+    roughness: float = 0.9
+    alpha_mode: str = "mask"  # used only when the texture has alpha
+    alpha_cutoff: float = 0.5
+    name: str = "photo"
+
+
+@dataclass
+class Document:
+    gltf: dict
+    pieces: list[tuple[int, Any]] = field(default_factory=list)  # (byte offset in BIN, bytes-like)
+    bin_length: int = 0
+
+
+def _pad4(n: int) -> int:
+    return (n + 3) & ~3
+
+
+def _as_bytes(a) -> memoryview:
+    if isinstance(a, (bytes, bytearray, memoryview)):
+        return memoryview(a).cast("B")
+    arr = np.ascontiguousarray(a)
+    if arr.dtype.byteorder == ">":
+        arr = arr.astype(arr.dtype.newbyteorder("<"))
+    return memoryview(arr).cast("B")
+
+
+def build_document(
+    mesh: Mesh,
+    texture: Texture | None,
+    *,
+    material: MaterialOptions | None = None,
+    embed_image: bool = True,
+    image_uri: str | None = None,
+    has_alpha: bool = False,
+    extras: dict | None = None,
+) -> Document:
+    """-> Document: JSON for one node / mesh / material, and the BIN pieces (positions, normals,
+    uvs, indices[, image]) at 4-byte aligned offsets. POSITION min/max are exact."""
+    material = material or MaterialOptions()
+    positions = np.ascontiguousarray(mesh.positions, dtype=np.float32)
+    n = positions.shape[0]
+    indices = np.ascontiguousarray(mesh.indices)
+    if indices.dtype not in (np.uint16, np.uint32):
+        indices = indices.astype(np.uint32 if n > 65535 else np.uint16)
+    if indices.dtype == np.uint16 and n > 65535:
+        indices = indices.astype(np.uint32)
+
+    buffer_views: list[dict] = []
+    accessors: list[dict] = []
+    pieces: list[tuple[int, Any]] = []
+    offset = 0
+
+    def add_view(data, target: int | None) -> int:
+        nonlocal offset
+        view = _as_bytes(data)
+        bv = {"buffer": 0, "byteOffset": offset, "byteLength": view.nbytes}
+        if target is not None:
+            bv["target"] = target
+        buffer_views.append(bv)
+        pieces.append((offset, view))
+        offset = _pad4(offset + view.nbytes)
+        return len(buffer_views) - 1
+
+    pos_min = positions.min(axis=0) if n else np.zeros(3, np.float32)
+    pos_max = positions.max(axis=0) if n else np.zeros(3, np.float32)
+    accessors.append(
+        {
+            "bufferView": add_view(positions, ARRAY_BUFFER),
+            "componentType": FLOAT,
+            "count": n,
+            "type": "VEC3",
+            "min": [float(x) for x in pos_min],
+            "max": [float(x) for x in pos_max],
+        }
+    )
+    attributes = {"POSITION": 0}
+    if mesh.normals is not None:
+        accessors.append(
+            {
+                "bufferView": add_view(np.ascontiguousarray(mesh.normals, dtype=np.float32), ARRAY_BUFFER),
+                "componentType": FLOAT,
+                "count": n,
+                "type": "VEC3",
+            }
+        )
+        attributes["NORMAL"] = len(accessors) - 1
+    if mesh.uvs is not None and texture is not None:
+        accessors.append(
+            {
+                "bufferView": add_view(np.ascontiguousarray(mesh.uvs, dtype=np.float32), ARRAY_BUFFER),
+                "componentType": FLOAT,
+                "count": n,
+                "type": "VEC2",
+            }
+        )
+        attributes["TEXCOORD_0"] = len(accessors) - 1
+    accessors.append(
+        {
+            "bufferView": add_view(indices, ELEMENT_ARRAY_BUFFER),
+            "componentType": UNSIGNED_SHORT if indices.dtype == np.uint16 else UNSIGNED_INT,
+            "count": int(indices.shape[0]),
+            "type": "SCALAR",
+        }
+    )
+    index_accessor = len(accessors) - 1
+
+    mat: dict = {
+        "name": material.name,
+        "pbrMetallicRoughness": {"metallicFactor": 0.0, "roughnessFactor": float(material.roughness)},
+    }
+    extensions_used: list[str] = []
+    gltf: dict = {"asset": {"version": "2.0", "generator": f"gpurelief {__version__}"}}
+    if texture is not None:
+        if embed_image:
+            image = {"bufferView": add_view(texture.data, None), "mimeType": texture.mime}
+        else:
+            image = {"uri": image_uri, "mimeType": texture.mime}
+        gltf["images"] = [image]
+        gltf["samplers"] = [
+            {"magFilter": LINEAR, "minFilter": LINEAR_MIPMAP_LINEAR, "wrapS": CLAMP_TO_EDGE, "wrapT": CLAMP_TO_EDGE}
+        ]
+        gltf["textures"] = [{"sampler": 0, "source": 0}]
+        mat["pbrMetallicRoughness"]["baseColorTexture"] = {"index": 0}
+    if has_alpha and texture is not None:
+        if material.alpha_mode == "mask":
+            mat["alphaMode"] = "MASK"
+            mat["alphaCutoff"] = float(material.alpha_cutoff)
+        elif material.alpha_mode == "blend":
+            mat["alphaMode"] = "BLEND"
+    if material.double_sided:
+        mat["doubleSided"] = True
+    if material.unlit:
+        mat["extensions"] = {"KHR_materials_unlit": {}}
+        extensions_used.append("KHR_materials_unlit")
+
+    gltf.update(
+        {
+            "scene": 0,
+            "scenes": [{"nodes": [0]}],
+            "nodes": [{"mesh": 0, "name": "relief"}],
+            "meshes": [
+                {
+                    "name": "relief",
+                    "primitives": [
+                        {"attributes": attributes, "indices": index_accessor, "material": 0, "mode": 4}
+                    ],
+                }
+            ],
+            "materials": [mat],
+            "accessors": accessors,
+            "bufferViews": buffer_views,
+            "buffers": [{"byteLength": offset}],
+        }
+    )
+    if extensions_used:
+        gltf["extensionsUsed"] = extensions_used
+    if extras:
+        gltf["asset"]["extras"] = extras
+    return Document(gltf=gltf, pieces=pieces, bin_length=offset)
+
+
+def write_pieces(f, doc: Document) -> None:
+    """Write the BIN payload of `doc` (pieces and zero padding, doc.bin_length bytes) to `f`."""
+    pos = 0
+    for offset, view in doc.pieces:
+        if offset > pos:
+            f.write(b"\x00" * (offset - pos))
+        f.write(view)
+        pos = offset + view.nbytes
+    if doc.bin_length > pos:
+        f.write(b"\x00" * (doc.bin_length - pos))

@@ -1,0 +1,64 @@
+"""Shared fixtures: images made by code, and the Khronos glTF validator as the judge of every file."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[1]
+VALIDATOR = ROOT / "tools" / "validate_gltf.mjs"
+
+
+def photo_like(h: int, w: int, seed: int = 0) -> np.ndarray:
+    """(h, w, 3) uint8: sky gradient, a bright disc in front, textured ground; deterministic."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    yn, xn = y / max(h - 1, 1), x / max(w - 1, 1)
+    img = np.empty((h, w, 3), np.float32)
+    img[..., 0] = 90 + 60 * yn
+    img[..., 1] = 120 + 50 * yn
+    img[..., 2] = 200 - 80 * yn
+    disc = (xn - 0.5) ** 2 + (yn - 0.55) ** 2 < 0.04
+    img[disc] = [230, 200, 120]
+    img += rng.normal(0, 6, img.shape).astype(np.float32)
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+@pytest.fixture
+def photo_jpeg(tmp_path) -> Path:
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(photo_like(48, 64)).save(path, quality=90)
+    return path
+
+
+def _node() -> str:
+    node = shutil.which("node")
+    if node is None:
+        pytest.fail("node is not installed; the glTF validator needs it (see .ci/run)")
+    if not (ROOT / "node_modules" / "gltf-validator").is_dir():
+        pytest.fail("the Khronos glTF validator is not installed; run `npm ci` in the repository root")
+    return node
+
+
+def validate(path: Path, *, allow_warnings: bool = False) -> dict:
+    """Run the Khronos glTF validator on a .glb/.gltf; -> its report. Fails the test on any error or warning."""
+    args = [_node(), str(VALIDATOR), str(path)] + (["--allow-warnings"] if allow_warnings else [])
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=ROOT)
+    try:
+        report = json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"validator crashed on {path}: {proc.stderr[-2000:]}")
+    issues = report["issues"]
+    bad = [m for m in issues["messages"] if m["severity"] == 0 or (m["severity"] == 1 and not allow_warnings)]
+    assert issues["numErrors"] == 0 and (allow_warnings or issues["numWarnings"] == 0), f"{path}: {bad}"
+    return report
+
+
+@pytest.fixture
+def gltf_validator():
+    return validate
