@@ -234,3 +234,43 @@ def luminance(pixels: np.ndarray) -> np.ndarray:
     return (
         np.float32(0.2126) * lut[rgb[..., 0]] + np.float32(0.7152) * lut[rgb[..., 1]] + np.float32(0.0722) * lut[rgb[..., 2]]
     )
+
+
+def quantization_transform(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 3) float32 positions -> (centre (3,) float64, half_extent (3,) float64, each > 0).
+
+    KHR_mesh_quantization: stored q = round((p - centre) / half_extent * 32767) as normalized SHORT,
+    and the node gets translation = centre, scale = half_extent, so p ~= centre + half_extent * q / 32767.
+    """
+    lo = positions.min(axis=0).astype(np.float64)
+    hi = positions.max(axis=0).astype(np.float64)
+    centre = (lo + hi) * 0.5
+    half = np.maximum((hi - lo) * 0.5, 1e-12)
+    return centre, half
+
+
+def quantize_positions(positions: np.ndarray, centre: np.ndarray, half_extent: np.ndarray) -> np.ndarray:
+    """(N, 3) float32 -> (N, 4) int16: normalized SHORT x, y, z and a zero pad (stride 8 bytes)."""
+    inv = (np.float32(32767.0) / half_extent.astype(np.float32)).astype(np.float32)
+    q = np.rint((positions - centre.astype(np.float32)) * inv)
+    out = np.zeros((positions.shape[0], 4), dtype=np.int16)
+    out[:, :3] = np.clip(q, -32767, 32767).astype(np.int16)
+    return out
+
+
+def quantize_normals(normals: np.ndarray, half_extent: np.ndarray) -> np.ndarray:
+    """(N, 3) float32 unit normals -> (N, 4) int8: normalize(S * n) as normalized BYTE, zero pad.
+
+    The node scale S = half_extent is non-uniform; renderers transform normals by inverse-transpose(S),
+    so storing normalize(S * n) gives back the original direction after the node transform.
+    """
+    m = normals * half_extent.astype(np.float32)
+    m = m / np.sqrt((m * m).sum(axis=1, keepdims=True, dtype=np.float32))
+    out = np.zeros((normals.shape[0], 4), dtype=np.int8)
+    out[:, :3] = np.clip(np.rint(m * np.float32(127.0)), -127, 127).astype(np.int8)
+    return out
+
+
+def quantize_uvs(uvs: np.ndarray) -> np.ndarray:
+    """(N, 2) float32 UVs in [0, 1] -> (N, 2) uint16 normalized (u * 65535)."""
+    return np.clip(np.rint(uvs * np.float32(65535.0)), 0, 65535).astype(np.uint16)
