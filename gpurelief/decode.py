@@ -70,7 +70,9 @@ def open_image(path: Path, data: bytes, *, max_pixels: int | None = DEFAULT_MAX_
             path=path,
         ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
-        raise InputError(f"{path}: the image header is corrupt ({exc}); re-export the file", path=path) from exc
+        raise InputError(
+            f"{path}: the image is truncated or corrupt ({exc}); re-export or re-download the file", path=path
+        ) from exc
     finally:
         PILImage.MAX_IMAGE_PIXELS = saved
     w, h = img.size
