@@ -10,23 +10,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gpurelief.synthetic import photo_like  # noqa: F401  (tests import it from here)
+
 ROOT = Path(__file__).resolve().parents[1]
 VALIDATOR = ROOT / "tools" / "validate_gltf.mjs"
-
-
-def photo_like(h: int, w: int, seed: int = 0) -> np.ndarray:
-    """(h, w, 3) uint8: sky gradient, a bright disc in front, textured ground; deterministic."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
-    yn, xn = y / max(h - 1, 1), x / max(w - 1, 1)
-    img = np.empty((h, w, 3), np.float32)
-    img[..., 0] = 90 + 60 * yn
-    img[..., 1] = 120 + 50 * yn
-    img[..., 2] = 200 - 80 * yn
-    disc = (xn - 0.5) ** 2 + (yn - 0.55) ** 2 < 0.04
-    img[disc] = [230, 200, 120]
-    img += rng.normal(0, 6, img.shape).astype(np.float32)
-    return np.clip(img, 0, 255).astype(np.uint8)
 
 
 @pytest.fixture

@@ -93,8 +93,9 @@ def build_document(
         offset = _pad4(offset + view.nbytes)
         return len(buffer_views) - 1
 
-    pos_min = positions.min(axis=0) if n else np.zeros(3, np.float32)
-    pos_max = positions.max(axis=0) if n else np.zeros(3, np.float32)
+    # per column: numpy's strided axis-0 reduction over (N, 3) is ~20x slower than three contiguous-ish ones
+    pos_min = [positions[:, k].min() for k in range(3)] if n else [0.0] * 3
+    pos_max = [positions[:, k].max() for k in range(3)] if n else [0.0] * 3
     accessors.append(
         {
             "bufferView": add_view(positions, ARRAY_BUFFER),

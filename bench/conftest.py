@@ -1,0 +1,53 @@
+"""Benchmark fixtures: photo-like JPEGs made once per session, machine facts recorded with the results."""
+from __future__ import annotations
+
+import platform
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gpurelief.synthetic import photo_like
+
+SIZES = {"1024x1024": (1024, 1024), "4096x3072": (3072, 4096)}
+
+
+@pytest.fixture(scope="session")
+def bench_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("bench")
+
+
+@pytest.fixture(scope="session")
+def photos(bench_dir) -> dict[str, Path]:
+    out = {}
+    for name, (h, w) in SIZES.items():
+        path = bench_dir / f"photo_{name}.jpg"
+        Image.fromarray(photo_like(h, w, seed=7)).save(path, quality=90)
+        out[name] = path
+    return out
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    try:
+        model = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
+    except (OSError, StopIteration):
+        model = platform.processor()
+    import os
+
+    import PIL
+
+    machine_info["cpu_model"] = model
+    machine_info["cpu_count"] = os.cpu_count()
+    machine_info["numpy"] = np.__version__
+    machine_info["pillow"] = PIL.__version__
+    try:
+        import trimesh
+
+        machine_info["trimesh"] = trimesh.__version__
+    except ImportError:
+        pass
