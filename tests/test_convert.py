@@ -215,3 +215,14 @@ def test_estimated_depth_is_deterministic_and_raises_the_bright_disc(tmp_path):
     disc = (xx / 159 - 0.5) ** 2 + (yy / 119 - 0.55) ** 2 < 0.03
     ring = ((xx / 159 - 0.5) ** 2 + (yy / 119 - 0.55) ** 2 > 0.06) & (np.abs(yy / 119 - 0.55) < 0.1)
     assert d1[disc].mean() > d1[ring].mean()
+
+
+def test_glb_loads_in_trimesh_as_an_independent_reader(tmp_path, photo_jpeg):
+    trimesh = pytest.importorskip("trimesh")
+    out = tmp_path / "t.glb"
+    gpurelief.convert(photo_jpeg, out)
+    scene = trimesh.load(out, process=False)
+    geom = next(iter(scene.geometry.values()))
+    assert len(geom.vertices) == 48 * 64 and len(geom.faces) == 2 * 47 * 63
+    tex = geom.visual.material.baseColorTexture
+    assert tex.size == (64, 48)
