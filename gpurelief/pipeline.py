@@ -146,10 +146,8 @@ def compute_depth(image: Image, opts: ConvertOptions, grid_size: tuple[int, int]
     """The depth stage: a given map, or the model-free estimate at the grid resolution."""
     if opts.depth_map is not None:
         return load_depth_map(opts.depth_map, max_pixels=opts.max_pixels)
-    pixels = image.pixels[..., :3]
-    if pixels.shape[:2] != tuple(grid_size):
-        pixels = ops.resize_rgb(np.ascontiguousarray(pixels), grid_size)
-    return estimate_depth(pixels)
+    # full-resolution pixels: the estimator reads fine detail, then works and answers at the grid size
+    return estimate_depth(image.pixels[..., :3], out_shape=grid_size)
 
 
 def build_mesh(image: Image, opts: ConvertOptions, timer: StageTimer) -> tuple[Mesh, Heightfield]:
