@@ -8,8 +8,8 @@ and only then renamed into place, so a model file in the cache is always complet
 from __future__ import annotations
 
 import hashlib
+import http.client
 import os
-import socket
 import sys
 import urllib.error
 import urllib.request
@@ -124,7 +124,7 @@ def download(
             resp = None
         else:
             raise _offline_error(spec, dest, f"HTTP {exc.code} {exc.reason}") from exc
-    except (urllib.error.URLError, socket.timeout, ConnectionError, OSError) as exc:
+    except (OSError, http.client.HTTPException) as exc:  # URLError, refused, timeout, reset
         raise _offline_error(spec, dest, str(getattr(exc, "reason", exc))) from exc
     if resp is not None:
         with resp:
@@ -143,7 +143,7 @@ def download(
                         got += len(block)
                         if progress:
                             progress(got, total)
-            except (OSError, socket.timeout, ConnectionError) as exc:
+            except (OSError, http.client.HTTPException) as exc:
                 raise ModelError(
                     f"{spec.name}: the download from {spec.url} stopped at {got:,} bytes ({exc}); "
                     f"rerun `gpurelief models pull {spec.name}` to resume"

@@ -12,13 +12,12 @@ TensorRT cannot be installed there); only the CPU provider is exercised by the t
 """
 from __future__ import annotations
 
-import hashlib
 import math
 import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
 
@@ -336,12 +335,14 @@ def load_model(
     providers: Sequence[str] | None = None,
     accept_license: Sequence[str] = (),
     output: str = "auto",
+    engine_shape: tuple[int, int] | None = None,
 ) -> DepthModel:
-    """Resolve and open a model, reusing an open session for the same file, providers and output kind."""
+    """Resolve and open a model, reusing an open session for the same file, providers, output kind and
+    TensorRT shape profile."""
     path, spec = resolve(model, accept_license=accept_license)
-    key = (str(path.resolve()), path.stat().st_mtime_ns, tuple(providers or ()), output)
+    key = (str(path.resolve()), path.stat().st_mtime_ns, tuple(providers or ()), output, engine_shape)
     if key not in _SESSIONS:
-        _SESSIONS[key] = DepthModel(path, spec=spec, providers=providers, output=output)
+        _SESSIONS[key] = DepthModel(path, spec=spec, providers=providers, output=output, engine_shape=engine_shape)
     return _SESSIONS[key]
 
 
@@ -359,7 +360,13 @@ def model_depth(
     tiles > 0: the model also runs on a tiles x tiles grid of overlapping crops, blended into the global
     pass (see tiled_depth), for detail beyond the model's input size.
     """
-    m = load_model(model, providers=providers, accept_license=accept_license, output=output)
+    engine_shape = None
+    if select_providers(providers)[0] == "TensorrtExecutionProvider":
+        # one TensorRT engine per input shape: the same key `gpurelief engines build --shape HxW` builds
+        path, spec = resolve(model, accept_license=accept_license)
+        pre = Preprocess.from_spec(spec) if spec else Preprocess()
+        engine_shape = input_shape(pixels.shape[:2], pre)
+    m = load_model(model, providers=providers, accept_license=accept_license, output=output, engine_shape=engine_shape)
     if tiles and tiles > 1:
         from .tiles import tiled_depth
 
