@@ -65,6 +65,29 @@ def brightness_model(
     return _save(nodes, [x], [out], path, inits)
 
 
+def context_model(path: Path) -> Path:
+    """[N,3,H,W] -> [N,H,W]: brightness standardised per image, (m - mean(m)) / std(m).
+
+    Like a real relative-depth model, its scale and shift depend on what else is in the picture, so two
+    overlapping tiles disagree by an affine map: blending them raw leaves seams.
+    """
+    x = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])
+    y = helper.make_tensor_value_info("depth", TensorProto.FLOAT, ["N", "H", "W"])
+    inits = [helper.make_tensor("eps", TensorProto.FLOAT, [], [1e-6]), helper.make_tensor("ax1", TensorProto.INT64, [1], [1])]
+    nodes = [
+        helper.make_node("ReduceMean", ["image"], ["m"], axes=[1], keepdims=1),
+        helper.make_node("ReduceMean", ["m"], ["mu"], axes=[2, 3], keepdims=1),
+        helper.make_node("Sub", ["m", "mu"], ["c"]),
+        helper.make_node("Mul", ["c", "c"], ["c2"]),
+        helper.make_node("ReduceMean", ["c2"], ["var"], axes=[2, 3], keepdims=1),
+        helper.make_node("Add", ["var", "eps"], ["ve"]),
+        helper.make_node("Sqrt", ["ve"], ["sd"]),
+        helper.make_node("Div", ["c", "sd"], ["z"]),
+        helper.make_node("Squeeze", ["z", "ax1"], ["depth"]),
+    ]
+    return _save(nodes, [x], [y], path, inits)
+
+
 def rgb_passthrough_model(path: Path) -> Path:
     """[N,3,H,W] -> [N,3,H,W]: an image-to-image model, not depth."""
     x = helper.make_tensor_value_info("image", TensorProto.FLOAT, ["N", 3, "H", "W"])

@@ -156,3 +156,13 @@ def test_tensorrt_engine_build_and_cuda_inference_on_a_gpu(tmp_path, home):
     if "TensorrtExecutionProvider" in avail:
         assert main(["engines", "build", str(model), "--shape", "518x518"]) == 0
         assert any((home / "engines").iterdir())
+
+
+def test_depth_tiles_through_the_cli(tmp_path, photo, capsys):
+    model = tiny.context_model(tmp_path / "ctx.onnx")
+    out = tmp_path / "d.npy"
+    assert main(["depth", str(photo), "-o", str(out), "--depth-model", str(model), "--depth-tiles", "2"]) == 0
+    assert np.load(out).shape == (48, 64)
+    assert main(["depth", str(photo), "-o", str(out), "--depth-tiles", "2"]) == ExitStatus.OPTION
+    assert "--depth-tiles needs --depth-model" in capsys.readouterr().err
+    assert main(["depth", str(photo), "-o", str(out), "--depth-model", str(model), "--depth-tiles", "1"]) == ExitStatus.OPTION
