@@ -63,6 +63,144 @@ def add_depth_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _providers(text: str) -> tuple[str, ...]:
+    names = tuple(p.strip() for p in text.split(",") if p.strip())
+    if not names:
+        raise argparse.ArgumentTypeError("expected a comma-separated list such as tensorrt,cuda,cpu")
+    return names
+
+
+def add_depth_model_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("neural depth (ONNX Runtime; pip install 'gpurelief[onnx]')")
+    g.add_argument(
+        "--depth-model", metavar="NAME|PATH.onnx",
+        help="estimate depth with a neural model: a registry name (`gpurelief models list`) or any ONNX file "
+        "[N,3,H,W] -> [N,H,W] or [N,1,H,W]; default: the built-in model-free estimator",
+    )
+    g.add_argument("--depth-output", choices=["auto", "inverse-depth", "depth"], default="auto",
+                   help="what a PATH.onnx model outputs: inverse-depth (larger = nearer, default) or depth")
+    g.add_argument("--depth-tiles", type=int, default=0, metavar="N",
+                   help="also run the model on N x N overlapping tiles and blend them into the global pass, "
+                   "for detail beyond the model's ~518 px input (default 0 = off)")
+    g.add_argument("--providers", type=_providers, default=None, metavar="LIST",
+                   help="ONNX Runtime providers in order, e.g. tensorrt,cuda,cpu (default: those present, in that order)")
+    g.add_argument("--accept-license", action="append", default=[], metavar="NAME",
+                   help="allow a model whose weights are not for commercial use (e.g. depth-anything-v2-large)")
+
+
+def _models_list(args: argparse.Namespace) -> int:
+    from .depth import cache
+    from .depth.registry import DEFAULT_MODEL, MODELS
+
+    for name, spec in MODELS.items():
+        path = cache.model_path(spec)
+        state = "downloaded" if path.exists() else "-"
+        size = f"{spec.size_mb:g} MB" if spec.size_mb else "size ?"
+        tag = " (default)" if name == DEFAULT_MODEL else ""
+        use = "" if spec.commercial else ", non-commercial: --accept-license"
+        sha = "sha256 pinned" if spec.sha256 else "sha256 not pinned"
+        print(f"{name + tag:<40} {spec.licence}{use}; {spec.precision}; {size}; {spec.output}; {sha}; {state}")
+        if args.verbose:
+            print(f"    url: {spec.url} (revision {spec.revision}{'' if spec.pinned else ', not pinned'})")
+            print(f"    input: {spec.resize} {spec.input_size}, multiple of {spec.multiple_of}, mean {spec.mean} std {spec.std}")
+            for note in spec.notes:
+                print(f"    note: {note}")
+    return ExitStatus.OK
+
+
+def _models_pull(args: argparse.Namespace) -> int:
+    from .depth import cache
+    from .depth.registry import check_licence, get_model
+
+    spec = get_model(args.name)
+    check_licence(spec, tuple(args.accept_license))
+    last = [-1]
+
+    def progress(got: int, total: int | None) -> None:
+        if args.quiet:
+            return
+        mb = got // (1 << 20)
+        if mb != last[0]:
+            last[0] = mb
+            of = f" / {total / 1e6:.1f}" if total else ""
+            print(f"\r{spec.name}: {got / 1e6:.1f}{of} MB", end="", file=sys.stderr, flush=True)
+
+    path = cache.download(spec, allow_unverified=args.allow_unverified, progress=progress)
+    if last[0] >= 0:
+        print(file=sys.stderr)
+    status = cache.verify(spec, path)
+    if status == "recorded":
+        print(f"{spec.name}: sha256 {cache.recorded_sha256(path)} recorded (not pinned in the registry)", file=sys.stderr)
+    print(path)
+    return ExitStatus.OK
+
+
+def _models_path(args: argparse.Namespace) -> int:
+    from .depth import cache
+    from .depth.registry import get_model
+
+    path = cache.model_path(get_model(args.name))
+    if not path.exists():
+        print(f"(not downloaded yet: `gpurelief models pull {args.name}`, or put the file there)", file=sys.stderr)
+    print(path)
+    return ExitStatus.OK
+
+
+def add_models_parser(sub, common: argparse.ArgumentParser) -> None:
+    m = sub.add_parser("models", parents=[common], help="list, download and locate neural depth models",
+                       description="Neural depth models for --depth-model, kept under $GPURELIEF_HOME/models "
+                       "(default: the user cache dir).")
+    msub = m.add_subparsers(dest="models_command", metavar="ACTION", required=True)
+    ls = msub.add_parser("list", parents=[common], help="known models, licences, sizes, download state")
+    ls.set_defaults(handler=_models_list)
+    pull = msub.add_parser("pull", parents=[common], help="download a model (resumable, checksum-verified)")
+    pull.add_argument("name")
+    pull.add_argument("--accept-license", action="append", default=[], metavar="NAME",
+                      help="needed for weights that are not for commercial use")
+    pull.add_argument("--allow-unverified", action="store_true",
+                      help="download even though the registry pins no sha256 (the hash seen is recorded)")
+    pull.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    pull.set_defaults(handler=_models_pull)
+    path = msub.add_parser("path", parents=[common], help="where a model's file is (or must be put)")
+    path.add_argument("name")
+    path.set_defaults(handler=_models_path)
+
+
+def _engines_build(args: argparse.Namespace) -> int:
+    from .depth.engines import build_engine, parse_shape
+
+    folder = build_engine(args.model, parse_shape(args.shape), accept_license=tuple(args.accept_license))
+    print(folder)
+    return ExitStatus.OK
+
+
+def add_engines_parser(sub, common: argparse.ArgumentParser) -> None:
+    e = sub.add_parser("engines", parents=[common], help="build TensorRT engines ahead of time (NVIDIA GPU)")
+    esub = e.add_subparsers(dest="engines_command", metavar="ACTION", required=True)
+    b = esub.add_parser("build", parents=[common], help="compile MODEL for one input shape into the engine cache",
+                        epilog="Example: gpurelief engines build depth-anything-v2-small-fp16 --shape 518x518")
+    b.add_argument("model", help="registry name or PATH.onnx")
+    b.add_argument("--shape", default="518x518", help="model input HxW (default 518x518)")
+    b.add_argument("--accept-license", action="append", default=[], metavar="NAME")
+    b.set_defaults(handler=_engines_build)
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    import json
+
+    from .doctor import format_report, report
+
+    r = report()
+    print(json.dumps(r, indent=2) if args.json else format_report(r))
+    return ExitStatus.OK
+
+
+def add_doctor_parser(sub, common: argparse.ArgumentParser) -> None:
+    d = sub.add_parser("doctor", parents=[common], help="report providers, GPU, TensorRT, CuPy and cache paths")
+    d.add_argument("--json", action="store_true", help="machine-readable output")
+    d.set_defaults(handler=_doctor)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpurelief",
@@ -86,6 +224,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--format", choices=["glb", "gltf"], help="output format when the suffix does not say it")
     add_input_options(c)
     add_depth_options(c)
+    add_depth_model_options(c)
     g = c.add_argument_group("geometry")
     g.add_argument("--relief", type=float, default=0.1, metavar="FRAC",
                    help="relief height as a fraction of the width (default 0.1)")
@@ -114,7 +253,11 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("-o", "--output", required=True, help="depth.png (16-bit grey) or depth.npy (float32 in [0, 1])")
     add_input_options(d)
     add_depth_options(d)
+    add_depth_model_options(d)
     d.set_defaults(max_size=None)
+    add_models_parser(sub, common)
+    add_engines_parser(sub, common)
+    add_doctor_parser(sub, common)
     return parser
 
 
@@ -122,6 +265,7 @@ OPTION_NAMES = {
     "frame", "max_pixels", "depth_map", "invert", "gamma", "contrast", "smooth_px", "clip_pct", "max_size",
     "relief", "width", "units", "cut_transparent", "texture_format", "texture_max", "texture_quality",
     "double_sided", "unlit", "alpha_mode", "alpha_cutoff", "format",
+    "depth_model", "depth_output", "depth_tiles", "providers", "accept_license",
 }
 
 
@@ -129,6 +273,8 @@ def options_from_args(args: argparse.Namespace) -> ConvertOptions:
     values = {k: v for k, v in vars(args).items() if k in OPTION_NAMES}
     if values.get("clip_pct") is not None:
         values["clip_pct"] = tuple(values["clip_pct"])
+    if "accept_license" in values:
+        values["accept_license"] = tuple(values["accept_license"])
     return ConvertOptions(**values)
 
 
@@ -143,6 +289,9 @@ def _stage_printer(enabled: bool):
 
 
 def run(args: argparse.Namespace) -> int:
+    handler = getattr(args, "handler", None)
+    if handler is not None:  # models / engines / doctor
+        return handler(args)
     t0 = time.perf_counter()
     opts = options_from_args(args)
     report = _stage_printer(args.verbose)

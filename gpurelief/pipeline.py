@@ -40,6 +40,11 @@ class ConvertOptions:
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     # depth
     depth_map: str | os.PathLike | None = None
+    depth_model: str | os.PathLike | None = None  # registry name or PATH.onnx (ONNX Runtime)
+    depth_output: str = "auto"                    # PATH.onnx output meaning: inverse-depth | depth
+    depth_tiles: int = 0                          # > 1: also run the model on tiles x tiles crops
+    providers: tuple[str, ...] | None = None      # ONNX Runtime providers; None = TensorRT, CUDA, CPU as present
+    accept_license: tuple[str, ...] = ()          # non-commercial model names the user accepts
     # heightfield
     relief: float = 0.1              # relief height as a fraction of the width
     invert: bool = False
@@ -76,6 +81,12 @@ class ConvertOptions:
             raise OptionError(f"--texture-max: expected a positive pixel count, got {self.texture_max}")
         if not (self.width > 0 and np.isfinite(self.width)):
             raise OptionError(f"--width: expected a positive size, got {self.width}")
+        if self.depth_map is not None and self.depth_model is not None:
+            raise OptionError("--depth-map and --depth-model both give the depth; use one of them")
+        if self.depth_tiles < 0 or self.depth_tiles == 1:
+            raise OptionError(f"--depth-tiles: expected 0 (off) or a grid of 2 or more tiles per side, got {self.depth_tiles}")
+        if self.depth_tiles and self.depth_model is None:
+            raise OptionError("--depth-tiles needs --depth-model (tiling applies to neural models)")
         if not (self.relief >= 0 and np.isfinite(self.relief)):
             raise OptionError(f"--relief: expected >= 0 (fraction of the width), got {self.relief}")
         return self
@@ -143,13 +154,18 @@ def clip_percentiles(opts: ConvertOptions) -> tuple[float, float]:
 
 
 def compute_depth(image: Image, opts: ConvertOptions, grid_size: tuple[int, int]) -> DepthMap:
-    """The depth stage: a given map, or the model-free estimate at the grid resolution."""
+    """The depth stage: a given map, a neural model (ONNX Runtime), or the model-free estimate at the grid size."""
     if opts.depth_map is not None:
         return load_depth_map(opts.depth_map, max_pixels=opts.max_pixels)
-    pixels = image.pixels[..., :3]
-    if pixels.shape[:2] != tuple(grid_size):
-        pixels = ops.resize_rgb(np.ascontiguousarray(pixels), grid_size)
-    return estimate_depth(pixels)
+    if opts.depth_model is not None:
+        from .depth.onnx import model_depth
+
+        return model_depth(
+            image.pixels, opts.depth_model, providers=opts.providers, accept_license=opts.accept_license,
+            output=opts.depth_output, tiles=opts.depth_tiles,
+        )
+    # full-resolution pixels: the estimator reads fine detail, then works and answers at the grid size
+    return estimate_depth(image.pixels[..., :3], out_shape=grid_size)
 
 
 def build_mesh(image: Image, opts: ConvertOptions, timer: StageTimer) -> tuple[Mesh, Heightfield]:

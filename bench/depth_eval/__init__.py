@@ -1,0 +1,1 @@
+"""Depth evaluation on synthetic scenes with exact depth: ray-cast renders, scale-and-shift-invariant metrics."""
