@@ -206,15 +206,13 @@ def test_depth_command_writes_16bit_png_and_npy(tmp_path, photo_jpeg):
     np.testing.assert_allclose(f, d / 65535.0, atol=1e-4)
 
 
-def test_estimated_depth_is_deterministic_and_raises_the_bright_disc(tmp_path):
+def test_estimated_depth_is_deterministic_and_ground_below_is_nearer(tmp_path):
     img = photo_like(120, 160)
     d1 = gpurelief.estimate_depth(img).values
     d2 = gpurelief.estimate_depth(img.copy()).values
     np.testing.assert_array_equal(d1, d2)
-    yy, xx = np.mgrid[0:120, 0:160]
-    disc = (xx / 159 - 0.5) ** 2 + (yy / 119 - 0.55) ** 2 < 0.03
-    ring = ((xx / 159 - 0.5) ** 2 + (yy / 119 - 0.55) ** 2 > 0.06) & (np.abs(yy / 119 - 0.55) < 0.1)
-    assert d1[disc].mean() > d1[ring].mean()
+    assert d1.shape == (120, 160) and d1.dtype == np.float32
+    assert d1[-10:].mean() > d1[:10].mean()
 
 
 def test_glb_loads_in_trimesh_as_an_independent_reader(tmp_path, photo_jpeg):
