@@ -46,8 +46,13 @@ def compiler() -> str | None:
 
 def wrapper_source(family: str) -> str:
     """C++ translation unit: the shim, the family's (expanded) kernel source, one launcher per kernel."""
-    parts = [f'#include "{SHIM}"', "// ---- kernel source", K.kernel_source(family), "// ---- host launchers"]
-    for name, params in K.kernel_signatures(family).items():
+    return wrapper_for_source(K.kernel_source(family))
+
+
+def wrapper_for_source(source: str) -> str:
+    """Any kernel source -> the shim, the source, and one host_launch_<kernel> per extern "C" kernel."""
+    parts = [f'#include "{SHIM}"', "// ---- kernel source", source, "// ---- host launchers"]
+    for name, params in K.parse_signatures(source).items():
         decl = ", ".join(
             f"{'const ' if p.pointer else ''}{p.ctype}{'*' if p.pointer else ''} {p.name}" for p in params
         )

@@ -22,16 +22,6 @@ _functions: dict[tuple[int, str, str], Any] = {}
 _modules: dict[tuple[int, str], Any] = {}
 
 
-def compile_error_message(family: str, device: str, log: str) -> str:
-    """NVRTC log -> one line naming the kernel file, the first error and the way out."""
-    lines = [ln.strip() for ln in str(log).splitlines() if "error" in ln]
-    first = lines[0] if lines else (str(log).strip().splitlines() or ["(no compiler log)"])[0]
-    return (
-        f"gpurelief/kernels/{family}.cu does not compile for {device}: {first}; "
-        "reinstall gpurelief (the kernel sources may be damaged) or run with --device cpu"
-    )
-
-
 def _function(family: str, kernel: str):
     """-> the compiled kernel for the current device; compiles its family at most once per device."""
     dev = int(cupy.cuda.runtime.getDevice())
@@ -47,7 +37,7 @@ def _function(family: str, kernel: str):
         fn = module.get_function(kernel)
     except cupy.cuda.compiler.CompileException as exc:
         _modules.pop((dev, family), None)
-        raise DeviceError(compile_error_message(family, f"cuda:{dev}", exc.get_message())) from exc
+        raise DeviceError(K.compile_error_message(family, f"cuda:{dev}", exc.get_message())) from exc
     _functions[key] = fn
     return fn
 

@@ -105,10 +105,14 @@ _KERNEL_RE = re.compile(r'extern\s+"C"\s+__global__\s+void\s+(\w+)\s*\(([^)]*)\)
 @lru_cache(maxsize=None)
 def kernel_signatures(family: str) -> dict[str, tuple[Param, ...]]:
     """-> {kernel name: parameters} for every `extern "C" __global__` kernel in the family."""
-    sigs = {}
-    for name, params in _KERNEL_RE.findall(kernel_source(family)):
-        sigs[name] = tuple(_param(p) for p in params.split(",") if p.strip())
-    return sigs
+    return parse_signatures(kernel_source(family))
+
+
+def parse_signatures(source: str) -> dict[str, tuple[Param, ...]]:
+    """CUDA source -> {kernel name: parameters} of its `extern "C" __global__` kernels."""
+    return {
+        name: tuple(_param(p) for p in params.split(",") if p.strip()) for name, params in _KERNEL_RE.findall(source)
+    }
 
 
 def _param(text: str) -> Param:
@@ -144,3 +148,14 @@ def scalar_args(family: str, kernel: str, args: tuple) -> list:
     if len(params) != len(args):
         raise TypeError(f"{kernel}: expected {len(params)} arguments ({', '.join(p.name for p in params)}), got {len(args)}")
     return [a if p.pointer else p.dtype.type(a) for p, a in zip(params, args)]
+
+
+def compile_error_message(family: str, device: str, log: str) -> str:
+    """NVRTC log -> one line naming the kernel file, the first error and the way out."""
+    text = str(log).strip()
+    errors = [ln.strip() for ln in text.splitlines() if "error" in ln]
+    first = errors[0] if errors else (text.splitlines() or ["(no compiler log)"])[0]
+    return (
+        f"gpurelief/kernels/{family}.cu does not compile for {device}: {first}; "
+        "reinstall gpurelief (the kernel sources may be damaged) or run with --device cpu"
+    )
