@@ -1,4 +1,8 @@
-"""Streaming GLB writer: header, JSON chunk, BIN chunk written straight from the arrays (no copy)."""
+"""Streaming GLB writer: header, JSON chunk, BIN chunk written straight from the arrays.
+
+Host (numpy) arrays are written without a copy; device (CuPy) arrays stream through two pinned
+host buffers of `chunk_bytes` each (writers.device_stream).
+"""
 from __future__ import annotations
 
 import json
@@ -8,6 +12,7 @@ import struct
 from ..errors import OutputError
 from ..types import Mesh, Texture
 from .atomic import atomic_open
+from .device_stream import DEFAULT_CHUNK_BYTES
 from .gltf_doc import Document, MaterialOptions, build_document, write_pieces
 
 GLB_MAGIC = 0x46546C67  # b"glTF"
@@ -22,8 +27,11 @@ def glb_json_bytes(doc: Document) -> bytes:
     return js + b" " * (-len(js) % 4)
 
 
-def write_glb_stream(f, doc: Document) -> int:
-    """Write a whole GLB for `doc` to the binary file `f`; -> bytes written."""
+def write_glb_stream(f, doc: Document, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> int:
+    """Write a whole GLB for `doc` to the binary file `f`; -> bytes written.
+
+    chunk_bytes bounds the host memory used for device arrays (two buffers of that size).
+    """
     js = glb_json_bytes(doc)
     bin_len = doc.bin_length
     total = 12 + 8 + len(js) + (8 + bin_len if bin_len else 0)
@@ -35,7 +43,7 @@ def write_glb_stream(f, doc: Document) -> int:
     f.write(struct.pack("<III", GLB_MAGIC, 2, total) + struct.pack("<II", len(js), CHUNK_JSON) + js)
     if bin_len:
         f.write(struct.pack("<II", bin_len, CHUNK_BIN))
-        write_pieces(f, doc)
+        write_pieces(f, doc, chunk_bytes=chunk_bytes)
     return total
 
 
@@ -47,8 +55,12 @@ def write_glb(
     material: MaterialOptions | None = None,
     has_alpha: bool = False,
     extras: dict | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
 ) -> int:
-    """Mesh (+ texture) -> a .glb file at `path`, written atomically; -> file size in bytes."""
+    """Mesh (+ texture) -> a .glb file at `path`, written atomically; -> file size in bytes.
+
+    The mesh arrays may be numpy or CuPy (then streamed in chunks of `chunk_bytes`).
+    """
     doc = build_document(mesh, texture, material=material, has_alpha=has_alpha, extras=extras)
     with atomic_open(path) as f:
-        return write_glb_stream(f, doc)
+        return write_glb_stream(f, doc, chunk_bytes=chunk_bytes)
