@@ -59,6 +59,7 @@ def test_production_build_has_no_fused_multiply_add(family):
     ok, log, _, ptx = nvrtc_compile(K.kernel_source(family), f"{family}.cu", [*K.COMPILE_OPTIONS, "-arch=sm_90"])
     assert ok, log
     assert not re.search(r"\bfma\.rn\.f32\b", ptx)
+    assert not re.search(r"\.ftz\.f32\b", ptx)  # subnormals kept, as in numpy (libdevice pow seeds with rcp.approx.ftz.f64)
 
 
 def test_default_nvrtc_build_would_fuse_so_the_fma_check_can_fail():
@@ -82,12 +83,51 @@ def test_compile_error_message_names_the_file_and_the_first_error():
     assert "sqrtff" in msg and "--device cpu" in msg and "\n" not in msg
 
 
-def test_kernels_compile_through_cupys_own_nvrtc_path(monkeypatch):
-    """CuPy adds its own options to NVRTC; check ours survive them (private CuPy API, see notes)."""
-    compiler = pytest.importorskip("cupy.cuda.compiler", reason="needs the gpu extra (CuPy)")
-    if not hasattr(compiler, "_get_arch_for_options_for_nvrtc"):
-        pytest.skip("this CuPy version has no _get_arch_for_options_for_nvrtc hook")
-    monkeypatch.setattr(compiler, "_get_arch_for_options_for_nvrtc", lambda arch=None: (f"-arch=sm_{arch}", "cubin"))
+def import_cupy_nvrtc():
+    if os.environ.get("GPURELIEF_REQUIRE_CUPY") == "1":
+        from cupy_backends.cuda.libs import nvrtc as cupy_nvrtc
+
+        return cupy_nvrtc
+    return pytest.importorskip("cupy_backends.cuda.libs.nvrtc", reason="needs the gpu extra (CuPy)")
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_runtime_compile_path_builds_every_family(arch, tmp_path):
+    """K.cached_cubin / compile_cubin is what cupy_ops loads at run time (CuPy's NVRTC binding)."""
+    import_cupy_nvrtc()
     for family in K.FAMILIES:
-        cubin, _ = compiler.compile_using_nvrtc(K.kernel_source(family), options=K.COMPILE_OPTIONS, arch="90")
-        assert all(k.encode() in cubin for k in K.FAMILIES[family])
+        path = K.cached_cubin(family, arch, cache_dir=tmp_path)
+        cubin = path.read_bytes()
+        assert path.name.startswith(f"{family}-sm_{arch}-") and all(k.encode() in cubin for k in K.FAMILIES[family])
+
+
+def test_cached_cubin_compiles_once_and_keys_on_the_source(monkeypatch, tmp_path):
+    import_cupy_nvrtc()
+    calls = []
+    real = K.compile_cubin
+    monkeypatch.setattr(K, "compile_cubin", lambda family, arch: calls.append(family) or real(family, arch))
+    first = K.cached_cubin("grid", 90, cache_dir=tmp_path)
+    again = K.cached_cubin("grid", 90, cache_dir=tmp_path)
+    assert first == again and calls == ["grid"]
+    source = K.kernel_source
+    monkeypatch.setattr(K, "kernel_source", lambda family: source(family) + "\n// edited\n")
+    edited = K.cached_cubin("grid", 90, cache_dir=tmp_path)
+    assert edited != first and calls == ["grid", "grid"]
+    assert not list(tmp_path.glob("*.part"))
+
+
+def test_runtime_compile_error_is_a_one_line_device_error(monkeypatch):
+    import_cupy_nvrtc()
+    from gpurelief.errors import DeviceError
+
+    monkeypatch.setattr(K, "kernel_source", lambda family: "extern \"C\" __global__ void f() { undefined_call(); }\n")
+    with pytest.raises(DeviceError, match=r"^gpurelief/kernels/grid\.cu does not compile for sm_90: .*undefined_call"):
+        K.compile_cubin("grid", 90)
+
+
+def test_runtime_compile_refuses_an_architecture_nvrtc_lacks():
+    import_cupy_nvrtc()
+    from gpurelief.errors import DeviceError
+
+    with pytest.raises(DeviceError, match=r"cannot compile for sm_20"):
+        K.compile_cubin("grid", 20)

@@ -1,9 +1,10 @@
 """The GPU twin of numpy_ops: same names, same signatures, CuPy arrays in and out.
 
-Each stage runs one of the hand-written kernels in gpurelief/kernels/*.cu through
-cupy.RawModule, compiled with NVRTC (COMPILE_OPTIONS: --fmad=false, so results match numpy bit
-for bit except where README says otherwise) once per device and kept for the process. The glue
-around the kernels is backend.kernel_ops, which the CPU tests run through a C++ host shim.
+Each stage runs one of the hand-written kernels in gpurelief/kernels/*.cu, compiled by NVRTC
+with backend.kernels.COMPILE_OPTIONS (--fmad=false, -ftz=false: results match numpy bit for bit
+except where README says otherwise) for the device's architecture, cached on disk, and loaded
+with cupy.RawModule once per device and process. The glue around the kernels is
+backend.kernel_ops, which the CPU tests run through a C++ host shim.
 
 Importing this module imports CuPy; a missing CuPy raises DependencyError naming the `gpu` extra.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import DeviceError, require
+from ..errors import require
 from . import kernels as K
 from .kernel_ops import KernelOps
 from .numpy_ops import grid_shape, grid_spacing, index_dtype  # noqa: F401  (host-only: shared, not twinned)
@@ -23,7 +24,7 @@ _modules: dict[tuple[int, str], Any] = {}
 
 
 def _function(family: str, kernel: str):
-    """-> the compiled kernel for the current device; compiles its family at most once per device."""
+    """-> the compiled kernel for the current device; builds/loads its family at most once per device."""
     dev = int(cupy.cuda.runtime.getDevice())
     key = (dev, family, kernel)
     fn = _functions.get(key)
@@ -31,13 +32,13 @@ def _function(family: str, kernel: str):
         return fn
     module = _modules.get((dev, family))
     if module is None:
-        module = cupy.RawModule(code=K.kernel_source(family), options=K.COMPILE_OPTIONS)
+        arch = cupy.cuda.Device(dev).compute_capability  # e.g. "90"
+        from cupy_backends.cuda.libs import nvrtc
+
+        path = K.cached_cubin(family, arch, nvrtc_version=".".join(map(str, nvrtc.getVersion())))
+        module = cupy.RawModule(path=str(path))
         _modules[(dev, family)] = module
-    try:
-        fn = module.get_function(kernel)
-    except cupy.cuda.compiler.CompileException as exc:
-        _modules.pop((dev, family), None)
-        raise DeviceError(K.compile_error_message(family, f"cuda:{dev}", exc.get_message())) from exc
+    fn = module.get_function(kernel)
     _functions[key] = fn
     return fn
 

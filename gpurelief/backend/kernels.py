@@ -1,14 +1,22 @@
 """The CUDA kernel sources (gpurelief/kernels/*.cu): where they are, how they are compiled, how launched.
 
-No CuPy here: the NVRTC compile check, the C++ host-shim tests and cupy_ops all read the same
-sources, options, signatures and launch shapes from this module.
+No CuPy arrays here: the NVRTC compile check, the C++ host-shim tests and cupy_ops all read the
+same sources, options, signatures and launch shapes from this module. `compile_cubin` uses CuPy's
+NVRTC binding (it works without a GPU), imported only when called.
+
+Kernels are compiled here rather than by cupy.RawModule(code=...), because CuPy appends
+-ftz=true (flush subnormals to zero) to every NVRTC compile, which numpy does not do; the cubin
+built with exactly COMPILE_OPTIONS is then loaded with cupy.RawModule(path=...).
 
 The sources live inside the package (gpurelief/kernels/) so that a wheel ships exactly the files
 the tests compiled (pyproject package-data); there is no second copy at the repository root.
 """
 from __future__ import annotations
 
+import hashlib
+import os
 import re
+import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,7 +27,8 @@ KERNEL_DIR = Path(__file__).resolve().parents[1] / "kernels"
 
 # --fmad=false: no contraction of a*b+c into FMA, so results match the numpy twins bit for bit.
 # NVRTC rounds / and sqrtf to IEEE by default (-prec-div, -prec-sqrt); never add --use_fast_math.
-COMPILE_OPTIONS: tuple[str, ...] = ("--std=c++17", "--fmad=false")
+# -ftz=false: keep subnormals, as numpy does (the NVRTC default; stated because CuPy's default is true).
+COMPILE_OPTIONS: tuple[str, ...] = ("--std=c++17", "--fmad=false", "-ftz=false")
 
 # Every family and the kernels it must define; a parity test covers each one.
 FAMILIES: dict[str, tuple[str, ...]] = {
@@ -159,3 +168,71 @@ def compile_error_message(family: str, device: str, log: str) -> str:
         f"gpurelief/kernels/{family}.cu does not compile for {device}: {first}; "
         "reinstall gpurelief (the kernel sources may be damaged) or run with --device cpu"
     )
+
+
+def compile_cubin(family: str, arch: int | str) -> bytes:
+    """Kernel family -> cubin for sm_<arch> compiled by NVRTC with exactly COMPILE_OPTIONS.
+
+    Raises DeviceError (one line: file, first compiler error, fix) when NVRTC rejects the source or
+    cannot target the architecture.
+    """
+    from ..errors import DeviceError, require
+
+    nvrtc = require("cupy_backends.cuda.libs.nvrtc", "gpu", purpose="compiling the CUDA kernels")
+    arch = str(arch)
+    try:
+        supported = [int(a) for a in nvrtc.getSupportedArchs()]
+    except Exception as exc:  # libnvrtc not found: the nvidia-cuda-nvrtc wheel is missing
+        raise DeviceError(
+            f"NVRTC (the CUDA runtime compiler) cannot be loaded ({str(exc).splitlines()[0] if str(exc) else exc}); "
+            "install it with: pip install 'gpurelief[gpu]'"
+        ) from exc
+    if int(arch) not in supported:
+        raise DeviceError(
+            f"NVRTC {'.'.join(map(str, nvrtc.getVersion()))} cannot compile for sm_{arch} (it supports "
+            f"sm_{min(supported)}..sm_{max(supported)}); install a matching nvidia-cuda-nvrtc or use --device cpu"
+        )
+    prog = nvrtc.createProgram(kernel_source(family), f"{family}.cu", (), ())
+    try:
+        try:
+            nvrtc.compileProgram(prog, [*COMPILE_OPTIONS, f"-arch=sm_{arch}"])
+        except nvrtc.NVRTCError as exc:
+            raise DeviceError(compile_error_message(family, f"sm_{arch}", nvrtc.getProgramLog(prog))) from exc
+        return bytes(nvrtc.getCUBIN(prog))
+    finally:
+        nvrtc.destroyProgram(prog)
+
+
+def kernel_cache_dir() -> Path:
+    """$GPURELIEF_CACHE_DIR, else $XDG_CACHE_HOME/gpurelief/kernels, else ~/.cache/gpurelief/kernels."""
+    if os.environ.get("GPURELIEF_CACHE_DIR"):
+        return Path(os.environ["GPURELIEF_CACHE_DIR"])
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return base / "gpurelief" / "kernels"
+
+
+def cached_cubin(family: str, arch: int | str, *, cache_dir: Path | None = None, nvrtc_version: str = "") -> Path:
+    """-> path of the family's sm_<arch> cubin, compiled on first use and kept on disk.
+
+    The file name hashes the expanded source, the options, the arch and the NVRTC version, so an
+    edited kernel or a new compiler never loads a stale binary. An unwritable cache falls back to
+    a temporary folder (compiled again in the next process).
+    """
+    key = hashlib.sha256(
+        "\0".join([kernel_source(family), *COMPILE_OPTIONS, str(arch), nvrtc_version]).encode()
+    ).hexdigest()[:20]
+    directory = Path(cache_dir) if cache_dir is not None else kernel_cache_dir()
+    path = directory / f"{family}-sm_{arch}-{key}.cubin"
+    if path.exists():
+        return path
+    cubin = compile_cubin(family, arch)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        directory = Path(tempfile.mkdtemp(prefix="gpurelief-kernels-"))
+        path = directory / path.name
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".part")
+    with os.fdopen(fd, "wb") as f:
+        f.write(cubin)
+    os.replace(tmp, path)  # atomic: a concurrent process never loads a half-written cubin
+    return path
