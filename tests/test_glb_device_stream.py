@@ -16,7 +16,7 @@ import pytest
 from gpurelief.backend import numpy_ops as N
 from gpurelief.types import Mesh
 from gpurelief.writers.device_stream import DevicePiece, stream_chunks
-from gpurelief.writers.glb import write_glb_stream
+from gpurelief.writers.glb import glb_into, write_glb_stream
 from gpurelief.writers.gltf_doc import build_document
 
 
@@ -151,3 +151,25 @@ def test_host_pieces_never_touch_the_device_path(monkeypatch):
     f = io.BytesIO()
     write_glb_stream(f, doc)  # raises if it asked for a copier
     assert f.getvalue() == _host_glb(mesh)
+
+
+def test_glb_into_memory_with_device_pieces_equals_the_file_bytes():
+    mesh = _mesh()
+    want = _host_glb(mesh)
+    doc = build_document(mesh, None)
+    doc.pieces = [(off, DevicePiece(FakeDeviceArray(np.frombuffer(view, np.uint8)))) for off, view in doc.pieces]
+    copier = FakeCopier()
+    out = np.full(len(want) + 10, 0x55, np.uint8)
+    got = glb_into(doc, out, copier=copier)
+    assert got.tobytes() == want
+    assert copier.buffers == []  # straight into the destination: no staging buffers
+
+
+def test_glb_into_memory_from_host_arrays_equals_the_file_bytes():
+    mesh = _mesh((5, 9))
+    assert glb_into(build_document(mesh, None)).tobytes() == _host_glb(mesh)
+
+
+def test_glb_into_rejects_a_short_buffer():
+    with pytest.raises(ValueError, match="at least"):
+        glb_into(build_document(_mesh((3, 3)), None), np.empty(10, np.uint8))

@@ -105,9 +105,8 @@ def build_document(
         offset = _pad4(offset + view.nbytes)
         return len(buffer_views) - 1
 
-    # .tolist(): one small device -> host transfer when the positions live on the GPU
-    pos_min = positions.min(axis=0).tolist() if n else [0.0, 0.0, 0.0]
-    pos_max = positions.max(axis=0).tolist() if n else [0.0, 0.0, 0.0]
+    pos_min = positions.min(axis=0) if n else np.zeros(3, np.float32)
+    pos_max = positions.max(axis=0) if n else np.zeros(3, np.float32)
     accessors.append(
         {
             "bufferView": add_view(positions, ARRAY_BUFFER),
