@@ -124,21 +124,30 @@ def test_bench_gpu_depth_to_glb_bytes_in_host_memory(benchmark, gpu, depth_on_de
     cupy, info = gpu
     import cupyx
 
+    import io
+
+    from PIL import Image
+
     from gpurelief.backend import cupy_ops as C
-    from gpurelief.types import Mesh
+    from gpurelief.types import Mesh, Texture
     from gpurelief.writers.glb import glb_head, glb_into
     from gpurelief.writers.gltf_doc import build_document
+
+    # a small texture so the GLB carries TEXCOORD_0 like a real relief (the photo's bytes are copied as is)
+    buf = io.BytesIO()
+    Image.new("RGB", (64, 36), (120, 140, 160)).save(buf, "JPEG")
+    texture = Texture(buf.getvalue(), "image/jpeg", 64, 36)
 
     def mesh():
         h = C.condition_heights(depth_on_device)
         return Mesh(C.grid_positions(h, dx=DX, dy=DY, relief=RELIEF), C.grid_normals(h, dx=DX, dy=DY, relief=RELIEF),
                     C.grid_uvs((GH, GW)), C.grid_indices((GH, GW)))
 
-    _, total = glb_head(build_document(mesh(), None))
+    _, total = glb_head(build_document(mesh(), texture))
     out = cupyx.empty_pinned((total + 4096,), dtype=np.uint8)  # allocated once, as a server would
 
     def depth_to_glb():
-        return glb_into(build_document(mesh(), None), out)
+        return glb_into(build_document(mesh(), texture), out)
 
     glb = depth_to_glb()
     assert bytes(glb[:4]) == b"glTF"

@@ -18,7 +18,7 @@ from .backend.device import Backend, cpu_backend, parse_device, select_backend
 from .condition import condition
 from .decode import DEFAULT_MAX_PIXELS, load_image
 from .depth import estimate_depth, load_depth_map
-from .errors import DeviceError, OptionError
+from .errors import DeviceError, GpureliefError, OptionError
 from .mesh.grid import grid_mesh
 from .texture import DEFAULT_TEXTURE_MAX, make_texture, raw_uvs
 from .types import DepthMap, Heightfield, Image, Mesh, Texture
@@ -243,13 +243,25 @@ def convert(
                 outputs, size = write_mesh(output, fmt, mesh, texture, image, opts)
         return mesh, hf, outputs, size
 
+    auto_gpu = parse_device(opts.device)[0] == "auto" and backend.name != "cpu"
     try:
         mesh, hf, outputs, size = mesh_texture_write(backend)
     except DeviceError as exc:
-        if parse_device(opts.device)[0] != "auto":
+        if not auto_gpu:
             raise
         # auto promised a result: the output is written atomically, so redoing it on the CPU is safe
         notes.append(f"{exc}; --device auto fell back to the CPU")
+        backend = cpu_backend()
+        mesh, hf, outputs, size = mesh_texture_write(backend)
+    except GpureliefError:
+        raise  # the user's input or options: the CPU would fail the same way
+    except Exception as exc:
+        if not auto_gpu:
+            raise
+        notes.append(
+            f"the GPU path failed unexpectedly ({type(exc).__name__}: {exc}); --device auto fell back to the CPU "
+            "(please report this; --device cuda shows the traceback with --traceback)"
+        )
         backend = cpu_backend()
         mesh, hf, outputs, size = mesh_texture_write(backend)
     return ConvertResult(

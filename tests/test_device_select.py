@@ -148,6 +148,37 @@ def test_auto_falls_back_to_cpu_when_the_gpu_fails_mid_way(monkeypatch, photo_jp
     gltf_validator(out)
 
 
+def test_auto_falls_back_when_the_gpu_path_has_a_bug_and_says_so(monkeypatch, photo_jpeg, tmp_path):
+    backend = failing_backend("unused")
+
+    def broken(*args, **kwargs):
+        raise TypeError("simulated bug")
+
+    backend.ops.grid_positions = broken
+    monkeypatch.setattr(pipeline, "select_backend", lambda device: backend)
+    result = pipeline.convert(photo_jpeg, tmp_path / "a.glb")
+    assert result.device.startswith("cpu") and (tmp_path / "a.glb").stat().st_size > 0
+    assert result.notes[0].startswith("the GPU path failed unexpectedly (TypeError: simulated bug)")
+    monkeypatch.setattr(pipeline, "select_backend", lambda device: backend)
+    with pytest.raises(TypeError):
+        pipeline.convert(photo_jpeg, tmp_path / "b.glb", device="cuda")
+
+
+def test_user_errors_on_the_gpu_path_are_not_retried_on_the_cpu(monkeypatch, photo_jpeg, tmp_path):
+    backend = failing_backend("unused")
+    calls = []
+
+    def bad_option(*args, **kwargs):
+        calls.append(1)
+        raise OptionError("--relief: simulated user error")
+
+    backend.ops.grid_positions = bad_option
+    monkeypatch.setattr(pipeline, "select_backend", lambda device: backend)
+    with pytest.raises(OptionError, match="simulated"):
+        pipeline.convert(photo_jpeg, tmp_path / "a.glb")
+    assert calls == [1]
+
+
 def test_explicit_cuda_failure_is_an_error_and_leaves_no_file(monkeypatch, photo_jpeg, tmp_path, capsys):
     monkeypatch.setattr(pipeline, "select_backend", lambda device: failing_backend("cuda:0: out of GPU memory (test)"))
     out = tmp_path / "a.glb"
