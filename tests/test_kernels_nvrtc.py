@@ -10,7 +10,6 @@ import re
 import pytest
 
 from gpurelief.backend import kernels as K
-from gpurelief.backend import numpy_ops
 
 if os.environ.get("GPURELIEF_REQUIRE_NVRTC") == "1":  # CI installs the extra: a missing NVRTC is a failure there
     from cuda.bindings import nvrtc

@@ -16,8 +16,6 @@ from typing import Any, Callable, Iterable, Protocol
 
 import numpy as np
 
-from ..backend import is_device_array  # noqa: F401  (re-exported for gltf_doc)
-
 DEFAULT_CHUNK_BYTES = 8 << 20  # 8 MiB: large enough for full PCIe bandwidth, small next to any mesh
 
 

@@ -12,7 +12,8 @@ import numpy as np
 
 from .. import __version__
 from ..types import Mesh, Texture
-from .device_stream import DEFAULT_CHUNK_BYTES, DevicePiece, is_device_array, make_copier, stream_chunks
+from ..backend import is_device_array
+from .device_stream import DEFAULT_CHUNK_BYTES, DevicePiece, make_copier, stream_chunks
 
 ARRAY_BUFFER = 34962
 ELEMENT_ARRAY_BUFFER = 34963
