@@ -51,7 +51,7 @@ def test_kernel_family_compiles_with_nvrtc_without_warnings(family, arch):
 
 
 @pytest.mark.parametrize("family", list(K.FAMILIES))
-def test_production_build_has_no_fused_multiply_add(family):
+def test_production_build_has_no_fma_no_ftz_and_ieee_division(family):
     # --fmad=false is what makes the GPU results bit-exact with numpy. Our arithmetic is float32;
     # fma.rn.f64 may appear only inside libdevice's double pow (condition.cu's gamma), which uses
     # explicit FMAs by design, whatever --fmad says.
@@ -59,6 +59,8 @@ def test_production_build_has_no_fused_multiply_add(family):
     assert ok, log
     assert not re.search(r"\bfma\.rn\.f32\b", ptx)
     assert not re.search(r"\.ftz\.f32\b", ptx)  # subnormals kept, as in numpy (libdevice pow seeds with rcp.approx.ftz.f64)
+    # float32 division, reciprocal and sqrt IEEE-rounded (.rn), never the approximate forms
+    assert not re.search(r"\b(div|rcp|sqrt)\.(approx|full)(\.ftz)?\.f32\b", ptx)
 
 
 def test_default_nvrtc_build_would_fuse_so_the_fma_check_can_fail():
@@ -130,3 +132,9 @@ def test_runtime_compile_refuses_an_architecture_nvrtc_lacks():
 
     with pytest.raises(DeviceError, match=r"cannot compile for sm_20"):
         K.compile_cubin("grid", 20)
+
+
+def test_fast_math_build_would_use_approximate_ops_so_the_ieee_check_can_fail():
+    ok, log, _, ptx = nvrtc_compile(K.kernel_source("normals"), "normals.cu", ["--use_fast_math", "-arch=sm_90"])
+    assert ok, log
+    assert re.search(r"\b(div|rcp|sqrt)\.(approx|full)(\.ftz)?\.f32\b", ptx)

@@ -26,9 +26,9 @@ import numpy as np
 KERNEL_DIR = Path(__file__).resolve().parents[1] / "kernels"
 
 # --fmad=false: no contraction of a*b+c into FMA, so results match the numpy twins bit for bit.
-# NVRTC rounds / and sqrtf to IEEE by default (-prec-div, -prec-sqrt); never add --use_fast_math.
-# -ftz=false: keep subnormals, as numpy does (the NVRTC default; stated because CuPy's default is true).
-COMPILE_OPTIONS: tuple[str, ...] = ("--std=c++17", "--fmad=false", "-ftz=false")
+# --prec-div / --prec-sqrt: IEEE-rounded / and sqrtf (NVRTC's defaults, stated; never --use_fast_math).
+# -ftz=false: keep subnormals, as numpy does (NVRTC's default; stated because CuPy's default is true).
+COMPILE_OPTIONS: tuple[str, ...] = ("--std=c++17", "--fmad=false", "--prec-div=true", "--prec-sqrt=true", "-ftz=false")
 
 # Every family and the kernels it must define; a parity test covers each one.
 FAMILIES: dict[str, tuple[str, ...]] = {
