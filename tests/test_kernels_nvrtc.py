@@ -138,3 +138,12 @@ def test_fast_math_build_would_use_approximate_ops_so_the_ieee_check_can_fail():
     ok, log, _, ptx = nvrtc_compile(K.kernel_source("normals"), "normals.cu", ["--use_fast_math", "-arch=sm_90"])
     assert ok, log
     assert re.search(r"\b(div|rcp|sqrt)\.(approx|full)(\.ftz)?\.f32\b", ptx)
+
+
+def test_cached_cubin_survives_an_unusable_cache_dir(tmp_path):
+    import_cupy_nvrtc()
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache folder should be")
+    path = K.cached_cubin("indices", 90, cache_dir=blocker / "kernels")
+    assert path.exists() and b"grid_indices_u32" in path.read_bytes()
+    assert not str(path).startswith(str(blocker))

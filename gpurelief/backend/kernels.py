@@ -228,10 +228,11 @@ def cached_cubin(family: str, arch: int | str, *, cache_dir: Path | None = None,
     cubin = compile_cubin(family, arch)
     try:
         directory.mkdir(parents=True, exist_ok=True)
-    except OSError:
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".part")
+    except OSError:  # read-only home, full disk: keep it for this process only
         directory = Path(tempfile.mkdtemp(prefix="gpurelief-kernels-"))
         path = directory / path.name
-    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".part")
+        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".part")
     with os.fdopen(fd, "wb") as f:
         f.write(cubin)
     os.replace(tmp, path)  # atomic: a concurrent process never loads a half-written cubin
