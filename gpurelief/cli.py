@@ -201,6 +201,26 @@ def add_doctor_parser(sub, common: argparse.ArgumentParser) -> None:
     d.set_defaults(handler=_doctor)
 
 
+def _device(text: str) -> str:
+    from .backend.device import DEVICE_CHOICES, parse_device
+    from .errors import OptionError
+
+    try:
+        parse_device(text)
+    except OptionError:
+        raise argparse.ArgumentTypeError(f"expected {DEVICE_CHOICES}, got {text!r}") from None
+    return text.strip().lower()
+
+
+def add_device_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("device")
+    g.add_argument(
+        "--device", type=_device, default="auto", metavar="auto|cpu|cuda[:N]",
+        help="where conditioning and meshing run: auto = the GPU when CuPy sees one, else the CPU (-v says "
+        "which); cuda[:N] = that GPU or an error; cpu = numpy (default auto)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpurelief",
@@ -243,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--alpha-mode", choices=["mask", "blend", "opaque"], default="mask",
                    help="how photo transparency renders (default mask)")
     g.add_argument("--alpha-cutoff", type=float, default=0.5, help="alpha threshold for --alpha-mode mask (default 0.5)")
+    add_device_options(c)
 
     d = sub.add_parser(
         "depth", parents=[common], help="photo -> depth map (.png 16-bit or .npy float32)",
@@ -267,6 +288,7 @@ OPTION_NAMES = {
     "double_sided", "unlit", "alpha_mode", "alpha_cutoff", "format",
     "depth_model", "depth_output", "depth_tiles", "providers", "accept_license",
 }
+OPTION_NAMES |= {"device"}
 
 
 def options_from_args(args: argparse.Namespace) -> ConvertOptions:
@@ -297,7 +319,10 @@ def run(args: argparse.Namespace) -> int:
     report = _stage_printer(args.verbose)
     if args.command == "convert":
         result = convert(args.input, args.output, opts, report=report)
+        for note in result.notes:
+            print(f"gpurelief: note: {note}", file=sys.stderr)
         if args.verbose:
+            print(f"{'device':<12}{result.device}", file=sys.stderr)
             gh, gw = result.grid_size
             print(
                 f"{'total':<12}{time.perf_counter() - t0:8.3f}s  {gw}x{gh} grid, {result.vertex_count:,} vertices, "

@@ -20,11 +20,14 @@ def condition(
     contrast: float = 1.0,
     alpha: np.ndarray | None = None,
     cut_transparent: bool = False,
+    array_ops=None,
 ) -> Heightfield:
     """DepthMap (any H, W) -> Heightfield (GH, GW) heights in [0, 1], 1 = nearest.
 
     smooth_px is a Gaussian sigma in grid samples. alpha (H, W) uint8 is used only to mark samples
     fully transparent when cut_transparent is set; it never changes heights.
+    array_ops: the backend of the per-sample conditioning (numpy_ops by default, cupy_ops puts the
+    heights on the GPU); resampling always runs on the host.
     """
     lo, hi = clip_pct
     if not (0.0 <= lo < hi <= 100.0):
@@ -41,7 +44,7 @@ def condition(
             # resampling would spread NaN; fill no-data with the lowest value first
             values = np.where(np.isfinite(values), values, np.nanmin(values)).astype(np.float32)
         values = ops.resize(values, grid_size)
-    heights = ops.condition_heights(
+    heights = (array_ops or ops).condition_heights(
         values,
         clip_lo_pct=lo,
         clip_hi_pct=hi,

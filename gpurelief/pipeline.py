@@ -14,10 +14,11 @@ from typing import Callable
 import numpy as np
 
 from .backend import numpy_ops as ops
+from .backend.device import Backend, cpu_backend, parse_device, select_backend
 from .condition import condition
 from .decode import DEFAULT_MAX_PIXELS, load_image
 from .depth import estimate_depth, load_depth_map
-from .errors import OptionError
+from .errors import DeviceError, GpureliefError, OptionError
 from .mesh.grid import grid_mesh
 from .texture import DEFAULT_TEXTURE_MAX, make_texture, raw_uvs
 from .types import DepthMap, Heightfield, Image, Mesh, Texture
@@ -67,8 +68,11 @@ class ConvertOptions:
     alpha_cutoff: float = 0.5
     # output
     format: str | None = None
+    # where the array stages run: auto (GPU when CuPy sees one), cpu, cuda or cuda:N
+    device: str = "auto"
 
     def validate(self) -> "ConvertOptions":
+        parse_device(self.device)
         if self.units not in UNITS_TO_METRES:
             raise OptionError(f"--units: expected one of {', '.join(UNITS_TO_METRES)}, got {self.units!r}")
         if self.max_size is not None and self.max_size < 2:
@@ -101,6 +105,8 @@ class ConvertResult:
     image_size: tuple[int, int]
     bytes_written: int
     timings: dict[str, float] = field(default_factory=dict)
+    device: str = "cpu"                                  # backend description, e.g. "cuda:0 (NVIDIA H100 ...)"
+    notes: list[str] = field(default_factory=list)       # e.g. why --device auto fell back to the CPU
 
 
 class StageTimer:
@@ -168,8 +174,15 @@ def compute_depth(image: Image, opts: ConvertOptions, grid_size: tuple[int, int]
     return estimate_depth(image.pixels[..., :3], out_shape=grid_size)
 
 
-def build_mesh(image: Image, opts: ConvertOptions, timer: StageTimer) -> tuple[Mesh, Heightfield]:
-    """Image -> (Mesh in metres with UVs on the displayed photo, Heightfield)."""
+def build_mesh(
+    image: Image, opts: ConvertOptions, timer: StageTimer, backend: Backend | None = None
+) -> tuple[Mesh, Heightfield]:
+    """Image -> (Mesh in metres with UVs on the displayed photo, Heightfield).
+
+    backend: where conditioning and meshing run (CPU by default); on a GPU backend the Heightfield
+    and Mesh arrays are CuPy arrays. Depth estimation and resampling run on the host.
+    """
+    array_ops = backend.ops if backend is not None else None
     image_size = (image.height, image.width)
     grid_size = ops.grid_shape(image_size, opts.max_size)
     with timer.stage("depth"):
@@ -186,10 +199,11 @@ def build_mesh(image: Image, opts: ConvertOptions, timer: StageTimer) -> tuple[M
             contrast=opts.contrast,
             alpha=image.alpha,
             cut_transparent=opts.cut_transparent,
+            array_ops=array_ops,
         )
     with timer.stage("mesh"):
         width_m = opts.width * UNITS_TO_METRES[opts.units]
-        mesh = grid_mesh(hf, width=width_m, relief_frac=opts.relief)
+        mesh = grid_mesh(hf, width=width_m, relief_frac=opts.relief, array_ops=array_ops)
     return mesh, hf
 
 
@@ -226,17 +240,46 @@ def convert(
     check_output_path(output)
     refuse_overwriting_inputs(output, input, opts)
     timer = StageTimer(report)
+    with timer.stage("device"):
+        backend = select_backend(opts.device)
     with timer.stage("decode"):
         image = input if isinstance(input, Image) else load_image(input, frame=opts.frame, max_pixels=opts.max_pixels)
-    mesh, hf = build_mesh(image, opts, timer)
-    with timer.stage("texture"):
-        texture, orientation = make_texture(
-            image, texture_format=opts.texture_format, texture_max=opts.texture_max, quality=opts.texture_quality
+    notes: list[str] = []
+
+    def mesh_texture_write(backend: Backend):
+        with backend.activate():
+            mesh, hf = build_mesh(image, opts, timer, backend)
+            with timer.stage("texture"):
+                texture, orientation = make_texture(
+                    image, texture_format=opts.texture_format, texture_max=opts.texture_max, quality=opts.texture_quality
+                )
+                if orientation != 1:
+                    mesh.uvs = raw_uvs(mesh.uvs, orientation)
+            with timer.stage("write"):
+                outputs, size = write_mesh(output, fmt, mesh, texture, image, opts)
+        return mesh, hf, outputs, size
+
+    auto_gpu = parse_device(opts.device)[0] == "auto" and backend.name != "cpu"
+    try:
+        mesh, hf, outputs, size = mesh_texture_write(backend)
+    except DeviceError as exc:
+        if not auto_gpu:
+            raise
+        # auto promised a result: the output is written atomically, so redoing it on the CPU is safe
+        notes.append(f"{exc}; --device auto fell back to the CPU")
+        backend = cpu_backend()
+        mesh, hf, outputs, size = mesh_texture_write(backend)
+    except GpureliefError:
+        raise  # the user's input or options: the CPU would fail the same way
+    except Exception as exc:
+        if not auto_gpu:
+            raise
+        notes.append(
+            f"the GPU path failed unexpectedly ({type(exc).__name__}: {exc}); --device auto fell back to the CPU "
+            "(please report this; --device cuda shows the traceback with --traceback)"
         )
-        if orientation != 1:
-            mesh.uvs = raw_uvs(mesh.uvs, orientation)
-    with timer.stage("write"):
-        outputs, size = write_mesh(output, fmt, mesh, texture, image, opts)
+        backend = cpu_backend()
+        mesh, hf, outputs, size = mesh_texture_write(backend)
     return ConvertResult(
         outputs=outputs,
         vertex_count=mesh.vertex_count,
@@ -245,6 +288,8 @@ def convert(
         image_size=(image.height, image.width),
         bytes_written=size,
         timings=timer.timings,
+        device=backend.description + (f" [{backend.note}]" if backend.note else ""),
+        notes=notes,
     )
 
 

@@ -12,6 +12,7 @@ import struct
 import numpy as np
 from PIL import Image as PILImage
 
+from .backend import array_module
 from .errors import OptionError
 from .types import Image, Texture
 
@@ -65,7 +66,8 @@ def raw_uvs(uvs: np.ndarray, orientation: int) -> np.ndarray:
         8: (one - v, u),
     }
     a, b = pairs[orientation]
-    return np.ascontiguousarray(np.stack([a, b], axis=1), dtype=np.float32)
+    xp = array_module(uvs)  # device UVs stay on the device
+    return xp.ascontiguousarray(xp.stack([a, b], axis=1), dtype=xp.float32)
 
 
 def _encode(pixels: np.ndarray, fmt: str, quality: int) -> Texture:

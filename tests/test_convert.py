@@ -186,7 +186,7 @@ def test_texture_options_reencode_and_downscale(tmp_path, photo_jpeg, gltf_valid
 
 
 def test_failed_write_leaves_no_partial_file(tmp_path, photo_jpeg, monkeypatch):
-    def boom(f, doc):
+    def boom(f, doc, **kwargs):
         f.write(b"x" * 100)
         raise OSError(28, "No space left on device")
 

@@ -3,25 +3,29 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..backend import numpy_ops as ops
+from ..backend import numpy_ops
 from ..errors import OptionError
 from ..types import Heightfield, Mesh
 
 
-def grid_mesh(hf: Heightfield, *, width: float = 1.0, relief_frac: float = 0.1, units: str = "m") -> Mesh:
+def grid_mesh(
+    hf: Heightfield, *, width: float = 1.0, relief_frac: float = 0.1, units: str = "m", array_ops=None
+) -> Mesh:
     """Heightfield (GH, GW) -> Mesh with GH*GW vertices and 2*(GH-1)*(GW-1) triangles.
 
     The relief spans `width` along X (image up = +Y), is centred at the origin in XY, and rises
     from Z = 0 to Z = relief_frac * width. Cells whose four corners are all cut (hf.valid False)
-    are dropped and the remaining vertices renumbered.
+    are dropped and the remaining vertices renumbered. array_ops: numpy_ops (default) or cupy_ops,
+    whose arrays the Mesh then holds.
     """
+    ops = array_ops or numpy_ops
     if not width > 0:
         raise OptionError(f"--width: expected a positive size, got {width}")
     if relief_frac < 0:
         raise OptionError(f"--relief: expected >= 0 (fraction of the width), got {relief_frac}")
     heights = hf.heights
     grid_size = hf.grid_size
-    dx, dy = ops.grid_spacing(grid_size, hf.image_size, width)
+    dx, dy = numpy_ops.grid_spacing(grid_size, hf.image_size, width)
     relief = relief_frac * width
     positions = ops.grid_positions(heights, dx=dx, dy=dy, relief=relief)
     normals = ops.grid_normals(heights, dx=dx, dy=dy, relief=relief)

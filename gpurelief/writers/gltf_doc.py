@@ -12,6 +12,8 @@ import numpy as np
 
 from .. import __version__
 from ..types import Mesh, Texture
+from ..backend import is_device_array
+from .device_stream import DEFAULT_CHUNK_BYTES, DevicePiece, make_copier, stream_chunks
 
 ARRAY_BUFFER = 34962
 ELEMENT_ARRAY_BUFFER = 34963
@@ -47,7 +49,18 @@ def _pad4(n: int) -> int:
     return (n + 3) & ~3
 
 
-def _as_bytes(a) -> memoryview:
+def _contiguous(a, dtype=None):
+    """numpy or device array -> C-contiguous array of `dtype` in the same memory space (no copy if it is one)."""
+    if is_device_array(a):
+        import cupy
+
+        return cupy.ascontiguousarray(a, dtype=dtype)
+    return np.ascontiguousarray(a, dtype=dtype)
+
+
+def _as_bytes(a) -> memoryview | DevicePiece:
+    if is_device_array(a):
+        return DevicePiece(_contiguous(a))
     if isinstance(a, (bytes, bytearray, memoryview)):
         return memoryview(a).cast("B")
     arr = np.ascontiguousarray(a)
@@ -69,9 +82,9 @@ def build_document(
     """-> Document: JSON for one node / mesh / material, and the BIN pieces (positions, normals,
     uvs, indices[, image]) at 4-byte aligned offsets. POSITION min/max are exact."""
     material = material or MaterialOptions()
-    positions = np.ascontiguousarray(mesh.positions, dtype=np.float32)
+    positions = _contiguous(mesh.positions, np.float32)
     n = positions.shape[0]
-    indices = np.ascontiguousarray(mesh.indices)
+    indices = _contiguous(mesh.indices)
     if indices.dtype not in (np.uint16, np.uint32):
         indices = indices.astype(np.uint32 if n > 65535 else np.uint16)
     if indices.dtype == np.uint16 and n > 65535:
@@ -110,7 +123,7 @@ def build_document(
     if mesh.normals is not None:
         accessors.append(
             {
-                "bufferView": add_view(np.ascontiguousarray(mesh.normals, dtype=np.float32), ARRAY_BUFFER),
+                "bufferView": add_view(_contiguous(mesh.normals, np.float32), ARRAY_BUFFER),
                 "componentType": FLOAT,
                 "count": n,
                 "type": "VEC3",
@@ -120,7 +133,7 @@ def build_document(
     if mesh.uvs is not None and texture is not None:
         accessors.append(
             {
-                "bufferView": add_view(np.ascontiguousarray(mesh.uvs, dtype=np.float32), ARRAY_BUFFER),
+                "bufferView": add_view(_contiguous(mesh.uvs, np.float32), ARRAY_BUFFER),
                 "componentType": FLOAT,
                 "count": n,
                 "type": "VEC2",
@@ -192,13 +205,24 @@ def build_document(
     return Document(gltf=gltf, pieces=pieces, bin_length=offset)
 
 
-def write_pieces(f, doc: Document) -> None:
-    """Write the BIN payload of `doc` (pieces and zero padding, doc.bin_length bytes) to `f`."""
+def write_pieces(f, doc: Document, *, chunk_bytes: int = DEFAULT_CHUNK_BYTES) -> None:
+    """Write the BIN payload of `doc` (pieces and zero padding, doc.bin_length bytes) to `f`.
+
+    Host pieces are written straight from their memory. Device pieces (CuPy arrays) stream through
+    two pinned buffers of `chunk_bytes` (writers.device_stream), copies overlapped with writes.
+    """
+    items = []
     pos = 0
     for offset, view in doc.pieces:
         if offset > pos:
-            f.write(b"\x00" * (offset - pos))
-        f.write(view)
+            items.append(b"\x00" * (offset - pos))
+        items.append(view)
         pos = offset + view.nbytes
     if doc.bin_length > pos:
-        f.write(b"\x00" * (doc.bin_length - pos))
+        items.append(b"\x00" * (doc.bin_length - pos))
+    device = [v for v in items if isinstance(v, DevicePiece)]
+    if not device:
+        for item in items:
+            f.write(item)
+        return
+    stream_chunks(f.write, items, make_copier(device[0]), chunk_bytes=chunk_bytes)

@@ -1,0 +1,168 @@
+"""The CUDA kernels, compiled as host C++ (tests/kernel_host_shim.h) and driven by the same glue as
+cupy_ops (backend.kernel_ops), must equal their numpy twins bit for bit.
+
+The GPU build differs only in the compiler (NVRTC with --fmad=false instead of g++ with
+-ffp-contract=off) and in CuPy's own calls (sort, cumsum, min/max); tests/test_cupy_ops_gpu.py
+repeats these comparisons on a GPU. Run under AddressSanitizer by .ci/run (GPURELIEF_HOST_ASAN=1).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gpurelief.backend import numpy_ops as N
+from gpurelief.backend.kernel_ops import percentiles_from_sorted
+
+from kernel_host import compiler, host_ops
+
+pytestmark = pytest.mark.skipif(compiler() is None, reason="needs g++ for the kernel host shim")
+
+# tiny (one block, mostly idle threads), odd (partial blocks both ways), large (many blocks, u32 indices)
+SHAPES = [(2, 2), (3, 5), (17, 33), (257, 129), (600, 1201)]
+DX, DY, RELIEF = 0.0123, 0.0117, 0.173
+
+
+@pytest.fixture(scope="module")
+def kops(tmp_path_factory):
+    return host_ops(tmp_path_factory.mktemp("kernels-host"))
+
+
+def heights_like(shape, seed=0) -> np.ndarray:
+    """Smooth relief plus noise in [0, 1], float32: exercises cancellation in the differences."""
+    rng = np.random.default_rng(seed)
+    gh, gw = shape
+    y, x = np.mgrid[0:gh, 0:gw].astype(np.float32)
+    h = 0.5 + 0.3 * np.sin(x / 7.0) * np.cos(y / 5.0) + 0.05 * rng.standard_normal(shape)
+    return np.clip(h, 0, 1).astype(np.float32)
+
+
+def assert_bits_equal(got: np.ndarray, want: np.ndarray) -> None:
+    assert got.dtype == want.dtype and got.shape == want.shape, (got.dtype, got.shape, want.dtype, want.shape)
+    g = got.reshape(got.size, -1).view(np.uint8) if got.size else got
+    w = want.reshape(want.size, -1).view(np.uint8) if want.size else want
+    if not np.array_equal(g, w):
+        diff = np.flatnonzero(np.any(g.reshape(got.size, -1) != w.reshape(want.size, -1), axis=1))
+        i = diff[0]
+        pytest.fail(f"{diff.size} of {got.size} values differ; first at {i}: got {got.reshape(-1)[i]!r}, want {want.reshape(-1)[i]!r}")
+
+
+def ulp_diff(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance in float32 units in the last place (same-sign values)."""
+    return np.abs(a.view(np.int32).astype(np.int64) - b.view(np.int32).astype(np.int64))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_grid_positions_kernel_matches_numpy_bit_for_bit(kops, shape):
+    h = heights_like(shape)
+    assert_bits_equal(kops.grid_positions(h, dx=DX, dy=DY, relief=RELIEF), N.grid_positions(h, dx=DX, dy=DY, relief=RELIEF))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_grid_normals_kernel_matches_numpy_bit_for_bit(kops, shape):
+    h = heights_like(shape, seed=1)
+    assert_bits_equal(kops.grid_normals(h, dx=DX, dy=DY, relief=RELIEF), N.grid_normals(h, dx=DX, dy=DY, relief=RELIEF))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_grid_uvs_kernel_matches_numpy_bit_for_bit(kops, shape):
+    assert_bits_equal(kops.grid_uvs(shape), N.grid_uvs(shape))
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("dtype", [None, np.uint16, np.uint32])
+def test_grid_indices_kernel_matches_numpy_for_u16_and_u32(kops, shape, dtype):
+    got = kops.grid_indices(shape, dtype)
+    assert_bits_equal(got, N.grid_indices(shape, dtype))
+    if dtype is None:
+        assert got.dtype == (np.uint16 if shape[0] * shape[1] <= 65535 else np.uint32)
+
+
+def test_grid_indices_kernel_rejects_other_dtypes(kops):
+    with pytest.raises(ValueError, match="uint16 or uint32"):
+        kops.grid_indices((3, 3), np.int32)
+
+
+CONDITION_CASES = [
+    {},
+    {"clip_lo_pct": 1.0, "clip_hi_pct": 99.0},
+    {"clip_lo_pct": 7.5, "clip_hi_pct": 100.0, "invert": True},
+    {"invert": True, "contrast": 1.7},
+    {"smooth_px": 1.5, "clip_lo_pct": 2.0, "clip_hi_pct": 98.0},
+    {"smooth_px": 0.8, "invert": True, "contrast": 0.6},
+]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("case", CONDITION_CASES, ids=lambda c: ",".join(f"{k}={v}" for k, v in c.items()) or "plain")
+def test_condition_kernel_matches_numpy_bit_for_bit(kops, shape, case):
+    rng = np.random.default_rng(3)
+    depth = (rng.standard_normal(shape) * 4 + 10).astype(np.float32)
+    depth.reshape(-1)[:: max(1, depth.size // 5)] = np.nan  # no-data samples -> the lowest height
+    assert_bits_equal(kops.condition_heights(depth, **case), N.condition_heights(depth, **case))
+
+
+@pytest.mark.parametrize("case", [{}, {"invert": True}, {"contrast": 2.0}], ids=["plain", "invert", "contrast"])
+def test_condition_kernel_flat_and_all_nan_maps_match_numpy(kops, case):
+    for depth in (np.full((5, 7), 3.25, np.float32), np.full((4, 4), np.nan, np.float32)):
+        assert_bits_equal(kops.condition_heights(depth, **case), N.condition_heights(depth, **case))
+
+
+@pytest.mark.parametrize("gamma", [0.45, 1.7, 2.2])
+def test_condition_kernel_gamma_within_one_ulp_of_numpy(kops, gamma):
+    # numpy's float32 power is libm powf; the kernel rounds a double pow (README: tolerance)
+    depth = np.random.default_rng(4).random((300, 211), dtype=np.float32)
+    got = kops.condition_heights(depth, gamma=gamma)
+    want = N.condition_heights(depth, gamma=gamma)
+    d = ulp_diff(got, want)
+    assert d.max() <= 1
+    assert np.count_nonzero(d) <= depth.size // 100  # almost every sample is exact
+
+
+def test_percentiles_from_sorted_equal_numpy_percentile():
+    rng = np.random.default_rng(5)
+    for n in (1, 2, 3, 10, 101, 1000, 4097):
+        values = (rng.standard_normal(n) * rng.uniform(0.1, 1e4)).astype(np.float32)
+        s = np.sort(values)
+        for q in ([0.0, 100.0], [1.0, 99.0], [2.5, 97.5], [33.3, 66.7], [50.0, 50.0], [0.1, 99.9]):
+            got = percentiles_from_sorted(s, q, lambda a, idx: a[idx])
+            want = np.percentile(values, q)
+            assert [np.float64(g).tobytes() for g in got] == [np.float64(w).tobytes() for w in want], (n, q)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("density", [0.02, 0.4, 0.9])
+def test_cut_and_compact_kernels_match_numpy(kops, shape, density):
+    valid = np.random.default_rng(6).random(shape) < density
+    keep = kops.cut_cells(valid)
+    assert_bits_equal(keep, N.cut_cells(valid))
+    if not keep.any():
+        return
+    vertex_ids, indices = kops.compact_grid(keep, shape)
+    want_ids, want_indices = N.compact_grid(keep, shape)
+    assert_bits_equal(vertex_ids, want_ids)
+    assert_bits_equal(indices, want_indices)
+
+
+def test_compact_kernel_switches_to_u32_past_65535_vertices(kops):
+    shape = (300, 400)
+    keep = np.ones((shape[0] - 1, shape[1] - 1), bool)
+    keep[::7, ::3] = False
+    _, indices = kops.compact_grid(keep, shape)
+    _, want = N.compact_grid(keep, shape)
+    assert indices.dtype == np.uint32
+    assert_bits_equal(indices, want)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_quantize_kernels_match_numpy_bit_for_bit(kops, shape):
+    h = heights_like(shape, seed=7)
+    positions = N.grid_positions(h, dx=DX, dy=DY, relief=RELIEF)
+    normals = N.grid_normals(h, dx=DX, dy=DY, relief=RELIEF)
+    uvs = N.grid_uvs(shape)
+    centre, half = kops.quantization_transform(positions)
+    want_centre, want_half = N.quantization_transform(positions)
+    assert_bits_equal(centre, want_centre)
+    assert_bits_equal(half, want_half)
+    assert_bits_equal(kops.quantize_positions(positions, centre, half), N.quantize_positions(positions, centre, half))
+    assert_bits_equal(kops.quantize_normals(normals, half), N.quantize_normals(normals, half))
+    assert_bits_equal(kops.quantize_uvs(uvs), N.quantize_uvs(uvs))
