@@ -47,8 +47,17 @@ def write_glb(
     material: MaterialOptions | None = None,
     has_alpha: bool = False,
     extras: dict | None = None,
+    compress: str = "none",
 ) -> int:
-    """Mesh (+ texture) -> a .glb file at `path`, written atomically; -> file size in bytes."""
-    doc = build_document(mesh, texture, material=material, has_alpha=has_alpha, extras=extras)
+    """Mesh (+ texture) -> a .glb file at `path`, written atomically; -> file size in bytes.
+
+    compress: none (float streams, written zero-copy), quantize, meshopt or draco (see writers/compressed.py).
+    """
+    if compress == "none":
+        doc = build_document(mesh, texture, material=material, has_alpha=has_alpha, extras=extras)
+    else:
+        from .compressed import build_any_compressed
+
+        doc = build_any_compressed(mesh, texture, compress=compress, material=material, has_alpha=has_alpha, extras=extras)
     with atomic_open(path) as f:
         return write_glb_stream(f, doc)
