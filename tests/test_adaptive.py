@@ -145,3 +145,12 @@ def test_cli_max_error_without_adaptive_is_an_option_error(photo_jpeg, tmp_path,
     err = capsys.readouterr().err
     assert "--mesh adaptive" in err and "Traceback" not in err
     assert not out.exists()
+
+
+def test_adaptive_flat_relief_stays_inside_the_grid():
+    hf = Heightfield(fractal(70, 90, seed=2), image_size=(70, 90))
+    mesh = adaptive_mesh(hf, width=1.0, relief_frac=0.0, max_error=0.001)
+    assert mesh.extras["max_error"] == 0.0
+    x, y = mesh.positions[:, 0], mesh.positions[:, 1]
+    assert x.min() == -0.5 and x.max() == 0.5  # exactly the grid's extent: nothing in the padding
+    assert mesh.triangle_count < 2 * 69 * 89 // 4

@@ -62,6 +62,8 @@ def rtin_triangles(
         threshold = _threshold_for_count(errors, rows, cols, max_triangles)
         if max_error is not None:
             threshold = max(threshold, float(max_error))
+    if not np.isfinite(threshold):  # e.g. a flat relief: keep the sizing bound of emit_triangles finite
+        threshold = float(np.max(errors, where=np.isfinite(errors), initial=0.0))
     return rk.emit_triangles(errors, rows, cols, threshold), threshold
 
 

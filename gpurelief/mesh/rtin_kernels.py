@@ -94,8 +94,7 @@ def triangle_error(heights, ax, ay, bx, by, cx, cy, real_cols, real_rows, limit)
     return err
 
 
-@_njit_par
-def square_level(heights, errors, s, size, real_cols, real_rows, limit):
+def _square_level(heights, errors, s, size, real_cols, real_rows, limit):
     """Errors of the "square" vertices at scale s (centres of 2s x 2s squares)."""
     n_side = size // (2 * s)
     for j in _prange(n_side):
@@ -156,8 +155,7 @@ def _edge_vertex(heights, errors, x, y, s, horizontal, size, real_cols, real_row
     return err
 
 
-@_njit_par
-def edge_level(heights, errors, s, size, real_cols, real_rows, limit):
+def _edge_level(heights, errors, s, size, real_cols, real_rows, limit):
     """Errors of the "edge" vertices at scale s (midpoints of axis-aligned edges of length 2s)."""
     n_odd = size // (2 * s)
     n_even = n_odd + 1
@@ -173,6 +171,13 @@ def edge_level(heights, errors, s, size, real_cols, real_rows, limit):
             errors[y, x] = _edge_vertex(heights, errors, x, y, s, False, size, real_cols, real_rows, limit)
 
 
+square_level_par, square_level = _njit_par(_square_level), _njit(_square_level)
+edge_level_par, edge_level = _njit_par(_edge_level), _njit(_edge_level)
+# Below this many rows of work a level runs on one thread: on a busy machine a parallel launch per small
+# level costs more in thread wake-ups (and waits on a descheduled worker) than it saves.
+PARALLEL_MIN_ROWS = 512
+
+
 def build_errors(heights: np.ndarray, real_rows: int, real_cols: int, limit: float) -> np.ndarray:
     """Padded (S+1, S+1) float32 heights -> (S+1, S+1) float64 vertex errors (see module docstring).
 
@@ -183,8 +188,9 @@ def build_errors(heights: np.ndarray, real_rows: int, real_cols: int, limit: flo
     errors = np.zeros(heights.shape, dtype=np.float64)
     s = 1
     while s < size:
-        edge_level(heights, errors, s, size, real_cols, real_rows, limit)
-        square_level(heights, errors, s, size, real_cols, real_rows, limit)
+        par = size // (2 * s) >= PARALLEL_MIN_ROWS
+        (edge_level_par if par else edge_level)(heights, errors, s, size, real_cols, real_rows, limit)
+        (square_level_par if par else square_level)(heights, errors, s, size, real_cols, real_rows, limit)
         s *= 2
     return errors
 
@@ -276,15 +282,26 @@ def count_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshol
     return int(_walk_all(errors, roots, real_cols, real_rows, threshold, none, np.zeros(len(roots), np.int64), 1, False).sum())
 
 
+@_njit
+def _emit_serial(errors, roots, real_cols, real_rows, threshold, out, grid_cols):
+    count = 0
+    for r in range(roots.shape[0]):
+        count += _walk(errors, roots[r], real_cols, real_rows, threshold, out, count, grid_cols, True)
+    return count
+
+
 def emit_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshold: float) -> np.ndarray:
-    """-> (M, 3) int64 vertex ids into the real (real_rows+1, real_cols+1) grid: count, scan, allocate, emit."""
-    roots = _roots(errors, real_rows, real_cols, threshold)
-    none = np.empty((0, 3), np.int64)
-    counts = _walk_all(errors, roots, real_cols, real_rows, threshold, none, np.zeros(len(roots), np.int64), 1, False)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
-    out = np.empty((int(counts.sum()), 3), dtype=np.int64)
-    _walk_all(errors, roots, real_cols, real_rows, threshold, out, starts, real_cols + 1, True)
-    return out
+    """-> (M, 3) int64 vertex ids into the real (real_rows+1, real_cols+1) grid, in one traversal.
+
+    Size first: every split adds one triangle and each vertex above the threshold splits at most the two
+    triangles of its diamond, so 2 + 2 * count(errors > threshold) bounds M before anything is walked.
+    """
+    roots = np.array([(0, 0, errors.shape[0] - 1, errors.shape[0] - 1, errors.shape[0] - 1, 0),
+                      (errors.shape[0] - 1, errors.shape[0] - 1, 0, 0, 0, errors.shape[0] - 1)], dtype=np.int64)
+    bound = 2 + 2 * int(np.count_nonzero(errors > threshold))
+    out = np.empty((bound, 3), dtype=np.int64)
+    m = _emit_serial(errors, roots, real_cols, real_rows, threshold, out, real_cols + 1)
+    return out[:m]
 
 
 def padded_side(rows: int, cols: int) -> int:
