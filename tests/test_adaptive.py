@@ -154,3 +154,17 @@ def test_adaptive_flat_relief_stays_inside_the_grid():
     x, y = mesh.positions[:, 0], mesh.positions[:, 1]
     assert x.min() == -0.5 and x.max() == 0.5  # exactly the grid's extent: nothing in the padding
     assert mesh.triangle_count < 2 * 69 * 89 // 4
+
+
+@pytest.mark.parametrize("kind", MAPS)
+@pytest.mark.parametrize("pct", [0.05, 0.01, 0.002])
+def test_adaptive_bound_is_exact_in_double_precision(kind, pct):
+    """In height units there is no float32 scaling: the measured max must not exceed the bound at all
+    (a kernel that rounded to float32 once overshot 0.01% by 1.7e-9 on a 1025^2 map)."""
+    for seed in range(3):
+        heights = MAPS[kind](257, 300, seed=seed)
+        triangles, _ = rtin_triangles(heights, max_error=pct / 100)
+        rows, cols = np.divmod(np.arange(heights.size), heights.shape[1])
+        m = vertical_error(heights, cols, rows, heights.reshape(-1), triangles)
+        assert m["uncovered"] == 0
+        assert m["max"] <= pct / 100 * (1 + 1e-12)

@@ -53,9 +53,9 @@ def triangle_error(heights, ax, ay, bx, by, cx, cy, real_cols, real_rows, limit)
         if minx >= real_cols or miny >= real_rows:
             return 0.0
         return INF
-    za = float(heights[ay, ax])
-    zb = float(heights[by, bx])
-    zc = float(heights[cy, cx])
+    za = np.float64(heights[ay, ax])
+    zb = np.float64(heights[by, bx])
+    zc = np.float64(heights[cy, cx])
     ux = bx - ax
     uy = by - ay
     wx = cx - ax
@@ -86,7 +86,7 @@ def triangle_error(heights, ax, ay, bx, by, cx, cy, real_cols, real_rows, limit)
         base = za + gx * (lo - ax) + gy * (y - ay)
         row = heights[y]
         for x in range(lo, hi + 1):
-            d = abs(float(row[x]) - (base + gx * (x - lo)))
+            d = abs(np.float64(row[x]) - (base + gx * (x - lo)))
             if d > err:
                 err = d
         if err > limit:
@@ -115,6 +115,12 @@ def _square_level(heights, errors, s, size, real_cols, real_rows, limit):
             if child > limit:
                 errors[y, x] = child
                 continue
+            if s == 1 and x + 1 <= real_cols and y + 1 <= real_rows:
+                # a 2x2 square inside the grid: off the legs (covered by the children) each triangle holds
+                # only the centre, on the hypotenuse
+                mid = np.float64(heights[y, x])
+                errors[y, x] = max(child, abs(mid - 0.5 * (np.float64(heights[ay, ax]) + np.float64(heights[by, bx]))))
+                continue
             err = max(child, triangle_error(heights, ax, ay, bx, by, c1x, c1y, real_cols, real_rows, limit))
             if err <= limit:
                 err = max(err, triangle_error(heights, ax, ay, bx, by, c2x, c2y, real_cols, real_rows, limit))
@@ -132,7 +138,7 @@ def _edge_vertex(heights, errors, x, y, s, horizontal, size, real_cols, real_row
             lo_x, hi_x, lo_y, hi_y = max(x - 1, 0), min(x + 1, size), y - 1, y + 1
             za, zb = heights[y - 1, x], heights[y + 1, x]
         if hi_x <= real_cols and hi_y <= real_rows:
-            return abs(float(heights[y, x]) - 0.5 * (float(za) + float(zb)))
+            return abs(np.float64(heights[y, x]) - 0.5 * (np.float64(za) + np.float64(zb)))
         # near the real border: measure each triangle (inside / padding / straddling) the general way
     if horizontal:
         ax, ay, bx, by = x - s, y, x + s, y
