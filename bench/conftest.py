@@ -1,7 +1,11 @@
-"""Benchmark fixtures: photo-like JPEGs made once per session, machine facts recorded with the results."""
+"""Benchmark fixtures: photo-like JPEGs made once per session, machine facts recorded with the results.
+
+Height maps for the mesher benchmarks come from tests/heightmaps.py (tests/ is put on sys.path).
+"""
 from __future__ import annotations
 
 import platform
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +13,8 @@ import pytest
 from PIL import Image
 
 from gpurelief.synthetic import photo_like
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 SIZES = {"1024x1024": (1024, 1024), "4096x3072": (3072, 4096)}
 

@@ -220,6 +220,37 @@ def add_device_options(p: argparse.ArgumentParser) -> None:
         "which); cuda[:N] = that GPU or an error; cpu = numpy (default auto)",
     )
 
+def _max_triangles(text: str) -> int:
+    try:
+        n = int(text.replace("_", "").replace(",", ""))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of triangles, got {text!r}") from None
+    if n < 2:
+        raise argparse.ArgumentTypeError(f"expected at least 2 triangles, got {n}")
+    return n
+
+
+def add_compact_options(p: argparse.ArgumentParser) -> None:
+    """Adaptive meshing, compression, presets (mesh/adaptive.py, writers/compressed.py, presets.py)."""
+    from .presets import PRESETS
+    from .writers.compressed import COMPRESS_MODES
+
+    g = p.add_argument_group("compact meshes and compression")
+    g.add_argument("--preset", choices=list(PRESETS), default=None,
+                   help="web: adaptive 0.1%%, meshopt, texture <= 4096; ar: <= 100k triangles, texture <= 2048 JPEG; "
+                   "print: every pixel, adaptive 0.02%%; archive: full grid, float, original texture. "
+                   "Options given explicitly override the preset")
+    g.add_argument("--mesh", choices=["grid", "adaptive"], default="grid",
+                   help="grid: two triangles per sample cell; adaptive: fewest triangles within --max-error (default grid)")
+    g.add_argument("--max-error", default=None, metavar="E|E%",
+                   help="adaptive: largest vertical error at any pixel, in --units, or E%% of the relief height "
+                   "(default 0.1%% when --max-triangles is not given either)")
+    g.add_argument("--max-triangles", type=_max_triangles, default=None, metavar="N",
+                   help="adaptive: at most N triangles (the error bound is raised only as far as needed)")
+    g.add_argument("--compress", choices=list(COMPRESS_MODES), default="none",
+                   help="geometry encoding: none (float), quantize (KHR_mesh_quantization), meshopt "
+                   "(EXT_meshopt_compression, pip extra [compress]), draco (KHR_draco_mesh_compression, extra [draco], slow)")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -264,6 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how photo transparency renders (default mask)")
     g.add_argument("--alpha-cutoff", type=float, default=0.5, help="alpha threshold for --alpha-mode mask (default 0.5)")
     add_device_options(c)
+    add_compact_options(c)
 
     d = sub.add_parser(
         "depth", parents=[common], help="photo -> depth map (.png 16-bit or .npy float32)",
@@ -287,6 +319,7 @@ OPTION_NAMES = {
     "relief", "width", "units", "cut_transparent", "texture_format", "texture_max", "texture_quality",
     "double_sided", "unlit", "alpha_mode", "alpha_cutoff", "format",
     "depth_model", "depth_output", "depth_tiles", "providers", "accept_license",
+    "mesh", "max_error", "max_triangles", "compress", "preset",
 }
 OPTION_NAMES |= {"device"}
 
@@ -329,6 +362,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{result.triangle_count:,} triangles, {result.bytes_written / 1e6:.1f} MB",
                 file=sys.stderr,
             )
+            if result.max_error is not None:
+                print(f"{'max error':<12}{result.max_error:.6g} {opts.units} (measured over every sample)", file=sys.stderr)
         print(", ".join(str(p) for p in result.outputs))
     elif args.command == "depth":
         out = depth(args.input, args.output, opts, report=report)

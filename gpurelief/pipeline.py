@@ -20,6 +20,7 @@ from .decode import DEFAULT_MAX_PIXELS, load_image
 from .depth import estimate_depth, load_depth_map
 from .errors import DeviceError, GpureliefError, OptionError
 from .mesh.grid import grid_mesh
+from .presets import apply_preset
 from .texture import DEFAULT_TEXTURE_MAX, make_texture, raw_uvs
 from .types import DepthMap, Heightfield, Image, Mesh, Texture
 from .writers import format_for
@@ -70,9 +71,16 @@ class ConvertOptions:
     format: str | None = None
     # where the array stages run: auto (GPU when CuPy sees one), cpu, cuda or cuda:N
     device: str = "auto"
+    # compact meshes (mesh/adaptive.py, writers/compressed.py, presets.py)
+    mesh: str = "grid"                     # grid | adaptive
+    max_error: str | float | None = None   # adaptive: model units (--units) or "E%" of the relief height
+    max_triangles: int | None = None       # adaptive: upper limit on triangles
+    compress: str = "none"                 # none | quantize | meshopt | draco
+    preset: str | None = None              # web | ar | print | archive (fills options left at defaults)
 
     def validate(self) -> "ConvertOptions":
         parse_device(self.device)
+        self.validate_compact()
         if self.units not in UNITS_TO_METRES:
             raise OptionError(f"--units: expected one of {', '.join(UNITS_TO_METRES)}, got {self.units!r}")
         if self.max_size is not None and self.max_size < 2:
@@ -96,6 +104,22 @@ class ConvertOptions:
         return self
 
 
+    def validate_compact(self) -> None:
+        from .mesh.adaptive import parse_max_error
+        from .writers.compressed import COMPRESS_MODES
+
+        if self.mesh not in ("grid", "adaptive"):
+            raise OptionError(f"--mesh: expected grid or adaptive, got {self.mesh!r}")
+        if self.compress not in COMPRESS_MODES:
+            raise OptionError(f"--compress: expected one of {', '.join(COMPRESS_MODES)}, got {self.compress!r}")
+        if self.mesh == "grid" and (self.max_error is not None or self.max_triangles is not None):
+            raise OptionError("--max-error / --max-triangles need --mesh adaptive (the grid keeps every sample)")
+        if self.max_error is not None:
+            parse_max_error(self.max_error)
+        if self.max_triangles is not None and self.max_triangles < 2:
+            raise OptionError(f"--max-triangles: expected at least 2, got {self.max_triangles}")
+
+
 @dataclass
 class ConvertResult:
     outputs: list[Path]
@@ -107,6 +131,7 @@ class ConvertResult:
     timings: dict[str, float] = field(default_factory=dict)
     device: str = "cpu"                                  # backend description, e.g. "cuda:0 (NVIDIA H100 ...)"
     notes: list[str] = field(default_factory=list)       # e.g. why --device auto fell back to the CPU
+    max_error: float | None = None  # adaptive mesh: measured max vertical error over every sample, in --units
 
 
 class StageTimer:
@@ -136,7 +161,7 @@ def _options(options: ConvertOptions | None, overrides: dict) -> ConvertOptions:
         if unknown:
             raise TypeError(f"unknown option(s) {', '.join(unknown)}; see gpurelief.ConvertOptions")
         opts = replace(opts, **overrides)
-    return opts.validate()
+    return apply_preset(opts).validate()
 
 
 def refuse_overwriting_inputs(output: Path, input, opts: ConvertOptions) -> None:
@@ -203,8 +228,30 @@ def build_mesh(
         )
     with timer.stage("mesh"):
         width_m = opts.width * UNITS_TO_METRES[opts.units]
-        mesh = grid_mesh(hf, width=width_m, relief_frac=opts.relief, array_ops=array_ops)
+        if opts.mesh == "adaptive":
+            mesh = adaptive_from_options(hf, opts, width_m)
+        else:
+            mesh = grid_mesh(hf, width=width_m, relief_frac=opts.relief, array_ops=array_ops)
     return mesh, hf
+
+
+def adaptive_from_options(hf: Heightfield, opts: ConvertOptions, width_m: float) -> Mesh:
+    """--mesh adaptive: --max-error in --units (or % of the relief height) and/or --max-triangles."""
+    from .mesh.adaptive import adaptive_mesh, parse_max_error
+
+    max_error_m = max_error_frac = None
+    if opts.max_error is not None:
+        value, pct = parse_max_error(opts.max_error)
+        if pct:
+            max_error_frac = value / 100.0
+        else:
+            max_error_m = value * UNITS_TO_METRES[opts.units]
+    elif opts.max_triangles is None:
+        max_error_frac = 0.001  # the documented default: 0.1% of the relief height
+    return adaptive_mesh(
+        hf, width=width_m, relief_frac=opts.relief, max_error=max_error_m, max_error_frac=max_error_frac,
+        max_triangles=opts.max_triangles,
+    )
 
 
 def write_mesh(
@@ -215,9 +262,13 @@ def write_mesh(
     )
     extras = {"source": image.path.name if image.path else None, "width": opts.width, "units": opts.units}
     if fmt == "glb":
-        size = write_glb(output, mesh, texture, material=material, has_alpha=image.has_alpha, extras=extras)
+        size = write_glb(
+            output, mesh, texture, material=material, has_alpha=image.has_alpha, extras=extras, compress=opts.compress
+        )
         return [output], size
-    paths = write_gltf(output, mesh, texture, material=material, has_alpha=image.has_alpha, extras=extras)
+    paths = write_gltf(
+        output, mesh, texture, material=material, has_alpha=image.has_alpha, extras=extras, compress=opts.compress
+    )
     return paths, sum(p.stat().st_size for p in paths)
 
 
@@ -245,6 +296,9 @@ def convert(
     with timer.stage("decode"):
         image = input if isinstance(input, Image) else load_image(input, frame=opts.frame, max_pixels=opts.max_pixels)
     notes: list[str] = []
+    if backend.is_gpu and (opts.mesh == "adaptive" or opts.compress != "none"):
+        # the adaptive mesher and the compressed writers have no device path yet
+        backend = cpu_backend("--mesh adaptive / --compress run on the CPU")
 
     def mesh_texture_write(backend: Backend):
         with backend.activate():
@@ -290,6 +344,7 @@ def convert(
         timings=timer.timings,
         device=backend.description + (f" [{backend.note}]" if backend.note else ""),
         notes=notes,
+        max_error=(mesh.extras["max_error"] / UNITS_TO_METRES[opts.units]) if "max_error" in mesh.extras else None,
     )
 
 

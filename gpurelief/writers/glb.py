@@ -98,11 +98,18 @@ def write_glb(
     has_alpha: bool = False,
     extras: dict | None = None,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    compress: str = "none",
 ) -> int:
     """Mesh (+ texture) -> a .glb file at `path`, written atomically; -> file size in bytes.
 
     The mesh arrays may be numpy or CuPy (then streamed in chunks of `chunk_bytes`).
+    compress: none (float streams, written zero-copy), quantize, meshopt or draco (see writers/compressed.py).
     """
-    doc = build_document(mesh, texture, material=material, has_alpha=has_alpha, extras=extras)
+    if compress == "none":
+        doc = build_document(mesh, texture, material=material, has_alpha=has_alpha, extras=extras)
+    else:
+        from .compressed import build_any_compressed
+
+        doc = build_any_compressed(mesh, texture, compress=compress, material=material, has_alpha=has_alpha, extras=extras)
     with atomic_open(path) as f:
         return write_glb_stream(f, doc, chunk_bytes=chunk_bytes)

@@ -18,6 +18,7 @@ def write_gltf(
     material: MaterialOptions | None = None,
     has_alpha: bool = False,
     extras: dict | None = None,
+    compress: str = "none",
 ) -> list[Path]:
     """Mesh (+ texture) -> NAME.gltf + NAME.bin + NAME.<image suffix> beside it; -> the paths written.
 
@@ -26,7 +27,14 @@ def write_gltf(
     path = check_output_path(path)
     bin_path = path.with_suffix(".bin")
     image_path = path.with_name(path.stem + "_texture" + texture.suffix) if texture is not None else None
-    doc = build_document(
+    build = build_document
+    if compress != "none":
+        from functools import partial
+
+        from .compressed import build_any_compressed
+
+        build = partial(build_any_compressed, compress=compress)
+    doc = build(
         mesh,
         texture,
         material=material,

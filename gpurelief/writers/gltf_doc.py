@@ -155,6 +155,7 @@ def build_document(
         "pbrMetallicRoughness": {"metallicFactor": 0.0, "roughnessFactor": float(material.roughness)},
     }
     extensions_used: list[str] = []
+    extensions_required: list[str] = []
     gltf: dict = {"asset": {"version": "2.0", "generator": f"gpurelief {__version__}"}}
     if texture is not None:
         if embed_image:
@@ -166,6 +167,11 @@ def build_document(
             {"magFilter": LINEAR, "minFilter": LINEAR_MIPMAP_LINEAR, "wrapS": CLAMP_TO_EDGE, "wrapT": CLAMP_TO_EDGE}
         ]
         gltf["textures"] = [{"sampler": 0, "source": 0}]
+        if texture.mime == "image/webp":
+            # core glTF images are JPEG/PNG only: WebP goes through EXT_texture_webp (required: no fallback image)
+            gltf["textures"] = [{"sampler": 0, "extensions": {"EXT_texture_webp": {"source": 0}}}]
+            extensions_used.append("EXT_texture_webp")
+            extensions_required.append("EXT_texture_webp")
         mat["pbrMetallicRoughness"]["baseColorTexture"] = {"index": 0}
     if has_alpha and texture is not None:
         if material.alpha_mode == "mask":
@@ -200,6 +206,8 @@ def build_document(
     )
     if extensions_used:
         gltf["extensionsUsed"] = extensions_used
+    if extensions_required:
+        gltf["extensionsRequired"] = extensions_required
     if extras:
         gltf["asset"]["extras"] = extras
     return Document(gltf=gltf, pieces=pieces, bin_length=offset)

@@ -1,0 +1,152 @@
+"""Adaptive meshing vs the peers in one run: gpurelief's exact-error RTIN, pydelatin (greedy Delaunay, the
+quality reference) and pymartini (the speed reference), on fractal terrain and a photo-like step-edge map.
+
+    python3 -m pytest bench/test_meshing_peers.py --benchmark-only            # 1025^2 and 2049^2
+    GPURELIEF_BENCH_SIZES=1025,2049,4097 python3 -m pytest bench/test_meshing_peers.py --benchmark-only
+
+Heights are normalised to [0, 1], so a bound of 0.1% is 0.001. For every mesh the TRUE max error over every
+pixel is measured (untimed) by gpurelief.mesh.metrics.vertical_error, a generic barycentric rasteriser that
+shares no code with the RTIN mesher. Times: triangulation only (vertices + triangles), median of the rounds;
+pymartini's Martini(n) is built once per size outside the timed call (its best case; init reported apart).
+A table is written to bench/results/meshing-peers.md at the end of the session.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from heightmaps import fractal, step_edges
+
+numba = pytest.importorskip("numba")
+pydelatin = pytest.importorskip("pydelatin")
+pymartini = pytest.importorskip("pymartini")
+
+from gpurelief.mesh.adaptive import rtin_triangles  # noqa: E402
+from gpurelief.mesh.metrics import vertical_error  # noqa: E402
+
+SIZES = [int(s) for s in os.environ.get("GPURELIEF_BENCH_SIZES", "1025,2049").split(",")]
+ERRORS_PCT = [0.5, 0.1, 0.01]
+MAPS = {"fractal": fractal, "photo": step_edges}
+RESULTS: list[dict] = []
+_HEIGHTS: dict = {}
+_MARTINI: dict = {}
+
+
+def heights_for(kind: str, n: int) -> np.ndarray:
+    if (kind, n) not in _HEIGHTS:
+        _HEIGHTS[(kind, n)] = MAPS[kind](n, n, seed=1)
+    return _HEIGHTS[(kind, n)]
+
+
+def run_gpurelief(h, e):
+    tris, _ = rtin_triangles(h, max_error=e)
+    n = h.shape[1]
+    rows, cols = np.divmod(np.arange(h.size), n)
+    return cols, rows, h.reshape(-1), tris
+
+
+def run_pydelatin(h, e):
+    d = pydelatin.Delatin(h, width=h.shape[1], height=h.shape[0], max_error=e)
+    v = d.vertices
+    return v[:, 0], (h.shape[0] - 1) - v[:, 1], v[:, 2], d.triangles  # pydelatin's y points up
+
+
+def martini_for(n):
+    if n not in _MARTINI:
+        t0 = time.perf_counter()
+        _MARTINI[n] = (pymartini.Martini(n), time.perf_counter() - t0)
+    return _MARTINI[n]
+
+
+def run_pymartini(h, e):
+    martini, _ = martini_for(h.shape[0])
+    v, t = martini.create_tile(h).get_mesh(e)
+    v = v.reshape(-1, 2).astype(np.int64)
+    return v[:, 0], v[:, 1], h[v[:, 1], v[:, 0]], t.reshape(-1, 3)
+
+
+MESHERS = {"gpurelief": run_gpurelief, "pydelatin": run_pydelatin, "pymartini": run_pymartini}
+
+
+@pytest.fixture(scope="session", autouse=True)
+def write_table():
+    rtin_triangles(fractal(65, 65), max_error=0.01)  # compile / load the numba cache outside the timings
+    yield
+    if RESULTS:
+        write_markdown(RESULTS, Path(__file__).parent / "results" / "meshing-peers.md")
+
+
+@pytest.mark.parametrize("pct", ERRORS_PCT)
+@pytest.mark.parametrize("n", SIZES)
+@pytest.mark.parametrize("kind", list(MAPS))
+@pytest.mark.parametrize("mesher", list(MESHERS))
+def test_mesher(benchmark, mesher, kind, n, pct):
+    h = heights_for(kind, n)
+    e = pct / 100
+    if mesher == "pymartini":
+        martini_for(n)
+    slow = mesher == "pydelatin" and n >= 2049 and pct <= 0.01
+    out = benchmark.pedantic(MESHERS[mesher], args=(h, e), rounds=1 if slow else 3, iterations=1)
+    cols, rows, z, tris = out
+    m = vertical_error(h, cols, rows, z, tris)
+    row = {
+        "mesher": mesher, "map": kind, "n": n, "pct": pct, "triangles": int(len(tris)),
+        "max_pct": m["max"] * 100, "rms_pct": m["rms"] * 100, "uncovered": m["uncovered"],
+        "median_s": benchmark.stats.stats.median, "rounds": benchmark.stats.stats.rounds,
+        "kept": m["max"] <= e * (1 + 1e-6) and m["uncovered"] == 0,
+    }
+    if mesher == "pymartini":
+        row["init_s"] = martini_for(n)[1]
+    benchmark.extra_info.update(row)
+    RESULTS.append(row)
+    assert m["uncovered"] == 0
+    if mesher in ("gpurelief", "pydelatin"):
+        assert row["kept"], f"{mesher} exceeded the bound: {m['max']} > {e}"
+
+
+def _machine() -> str:
+    cpu = subprocess.run(["sh", "-c", "lscpu | grep 'Model name' | cut -d: -f2"], capture_output=True, text=True).stdout.strip()
+    return (f"{cpu or platform.processor()}, {os.cpu_count()} cores, no GPU; Python {platform.python_version()}, "
+            f"numpy {np.__version__}, numba {numba.__version__}, pydelatin {getattr(pydelatin, '__version__', '0.4.x')}, "
+            f"pymartini {getattr(pymartini, '__version__', '0.6.x')}; load average at the end "
+            f"{os.getloadavg()[0]:.1f}")
+
+
+def write_markdown(results: list[dict], path: Path) -> None:
+    by = {(r["mesher"], r["map"], r["n"], r["pct"]): r for r in results}
+    lines = [
+        "# Adaptive meshing vs peers (one run)", "", f"Machine: {_machine()}.", "",
+        "time = median triangulation wall time (rounds); tris = triangles; true max = measured max error over every",
+        "pixel in % of the height range (bound = the err column). gpurelief runs numba on all cores (2 here); peers are",
+        "single-threaded. Ratios: gpurelief / pydelatin.", "",
+        "| map | n | err | gpurelief time / tris / true max | pydelatin | pymartini (Martini(n) cached) "
+        "| tris ratio | time ratio | bound kept |",
+        "|---|---:|---:|---|---|---|---:|---:|---|",
+    ]
+    for kind in MAPS:
+        for n in sorted({r["n"] for r in results}):
+            for pct in ERRORS_PCT:
+                cells = [by.get((m, kind, n, pct)) for m in MESHERS]
+                if not all(cells):
+                    continue
+                g, d, m = cells
+
+                def fmt(r):
+                    reps = "" if r["rounds"] > 1 else " [1 rep]"
+                    return f"{r['median_s'] * 1000:.0f} ms{reps} / {r['triangles'] / 1000:.1f}k / {r['max_pct']:.3g}%"
+
+                lines.append(
+                    f"| {kind} | {n} | {pct}% | {fmt(g)} | {fmt(d)} | {fmt(m)} | {g['triangles'] / d['triangles']:.2f} "
+                    f"| {g['median_s'] / d['median_s']:.2f} (vs martini {g['median_s'] / m['median_s']:.2f}) "
+                    f"| {'yes' if g['kept'] else 'NO'} / {'yes' if d['kept'] else 'NO'} / {'yes' if m['kept'] else 'NO'} |"
+                )
+    inits = sorted({(r["n"], r["init_s"]) for r in results if "init_s" in r})
+    lines += ["", "Martini(n) init (not in the times above): " + ", ".join(f"{n}: {s * 1000:.0f} ms" for n, s in inits), ""]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines))

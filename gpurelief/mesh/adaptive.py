@@ -1,0 +1,158 @@
+"""Heightfield -> Mesh with the fewest right-triangle-hierarchy (RTIN) triangles that keep a vertical error bound.
+
+Unlike Martini, which measures only each triangle's hypotenuse midpoint (and overshoots the bound up to 2x),
+the error of a triangle here is the exact max |height - plane| over every grid sample it covers, so the
+bound holds for every pixel. Any grid size: the heights are padded to (2^k+1)^2, padding samples are never
+measured, and triangles that straddle the real border are always split, so every output triangle lies
+inside the real grid (no stretched borders, no triangles in the padding). Splits propagate to neighbours
+through the error hierarchy, so the mesh has no cracks or T-junctions.
+
+Vertices are grid samples: positions, normals and UVs are exactly the grid mesher's values at those samples.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from ..backend import numpy_ops as ops
+from ..errors import OptionError, require
+from ..types import Heightfield, Mesh
+from . import rtin_kernels as rk
+
+
+def parse_max_error(text: str | float) -> tuple[float, bool]:
+    """'0.5%' -> (0.5, True) (percent of the relief height); '0.002' -> (0.002, False) (model units)."""
+    s = str(text).strip()
+    pct = s.endswith("%")
+    try:
+        value = float(s[:-1] if pct else s)
+    except ValueError:
+        raise OptionError(f"--max-error: expected a number in model units or a percentage like 0.1%, got {text!r}") from None
+    if not (value >= 0 and np.isfinite(value)):
+        raise OptionError(f"--max-error: expected a value >= 0, got {text!r}")
+    return value, pct
+
+
+def _padded(heights: np.ndarray) -> np.ndarray:
+    gh, gw = heights.shape
+    side = rk.padded_side(gh, gw)
+    # padding samples are never measured (see rtin_kernels.triangle_error); 'edge' keeps them finite
+    return np.pad(np.asarray(heights, dtype=np.float32), ((0, side + 1 - gh), (0, side + 1 - gw)), mode="edge")
+
+
+def rtin_triangles(
+    heights: np.ndarray, *, max_error: float | None = None, max_triangles: int | None = None
+) -> tuple[np.ndarray, float]:
+    """(GH, GW) float32 heights -> ((M, 3) int64 vertex ids row*GW+col, counter-clockwise seen from +Z,
+    threshold used), in height units.
+
+    max_error: every sample's |height - mesh| stays <= it. max_triangles: at most this many triangles
+    (the threshold is raised until they fit). Both: the bound is raised only if needed to fit the count.
+    """
+    if not rk.HAVE_NUMBA:  # the plain-Python kernels are correct but far too slow beyond toy grids
+        require("numba", "fast", purpose="--mesh adaptive")
+    heights = np.ascontiguousarray(heights, dtype=np.float32)
+    gh, gw = heights.shape
+    padded = _padded(heights)
+    rows, cols = gh - 1, gw - 1
+    if max_triangles is None:
+        threshold = float(max_error if max_error is not None else 0.0)
+        errors = rk.build_errors(padded, rows, cols, threshold)
+    else:
+        errors = rk.build_errors(padded, rows, cols, np.inf)
+        threshold = _threshold_for_count(errors, rows, cols, max_triangles)
+        if max_error is not None:
+            threshold = max(threshold, float(max_error))
+    if not np.isfinite(threshold):  # e.g. a flat relief: keep the sizing bound of emit_triangles finite
+        threshold = float(np.max(errors, where=np.isfinite(errors), initial=0.0))
+    return rk.emit_triangles(errors, rows, cols, threshold), threshold
+
+
+def _threshold_for_count(errors: np.ndarray, rows: int, cols: int, max_triangles: int) -> float:
+    """Smallest threshold whose mesh has <= max_triangles triangles (counts fall as the threshold rises)."""
+    finite = errors[np.isfinite(errors)]
+    hi = float(finite.max()) if finite.size else 0.0
+    fewest = rk.count_triangles(errors, rows, cols, hi)
+    if fewest > max_triangles:
+        raise OptionError(
+            f"--max-triangles: this {cols + 1}x{rows + 1} grid needs at least {fewest} triangles, got {max_triangles}"
+        )
+    lo = 0.0
+    if rk.count_triangles(errors, rows, cols, lo) <= max_triangles:
+        return lo
+    for _ in range(64):  # counts are monotone in the threshold: bisect on its value
+        mid = 0.5 * (lo + hi)
+        if mid <= lo or mid >= hi:
+            break
+        if rk.count_triangles(errors, rows, cols, mid) <= max_triangles:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def adaptive_mesh(
+    hf: Heightfield,
+    *,
+    width: float = 1.0,
+    relief_frac: float = 0.1,
+    units: str = "m",
+    max_error: float | None = None,
+    max_error_frac: float | None = None,
+    max_triangles: int | None = None,
+) -> Mesh:
+    """Heightfield (GH, GW) -> Mesh whose vertical error is <= the bound at every grid sample.
+
+    max_error: bound in model units (the units of `width`); max_error_frac: bound as a fraction of the
+    relief height (0.001 = 0.1%); the smaller wins when both are given. max_triangles: upper limit on the
+    triangle count. With no bound and no limit the mesh is exact (error 0: only coplanar samples merge).
+    mesh.extras gets max_error (the measured max error over every sample, model units) and threshold.
+    """
+    if hf.valid is not None and not bool(np.all(hf.valid)):
+        raise OptionError("--cut-transparent works with --mesh grid only; drop it or use --mesh grid")
+    if max_triangles is not None and max_triangles < 2:
+        raise OptionError(f"--max-triangles: expected at least 2, got {max_triangles}")
+    heights = hf.heights
+    grid_size = hf.grid_size
+    dx, dy = ops.grid_spacing(grid_size, hf.image_size, width)
+    relief = relief_frac * width
+    bounds = []
+    if max_error is not None:
+        bounds.append(np.inf if relief <= 0 else max_error / relief)
+    if max_error_frac is not None:
+        bounds.append(max_error_frac)
+    bound = min(bounds) if bounds else None
+    triangles, threshold = rtin_triangles(heights, max_error=bound, max_triangles=max_triangles)
+
+    gh, gw = grid_size
+    used = np.zeros(gh * gw, dtype=bool)
+    used[triangles.reshape(-1)] = True
+    vertex_ids = np.flatnonzero(used)
+    remap = np.cumsum(used, dtype=np.int64) - 1
+    indices = remap[triangles.reshape(-1)].astype(ops.index_dtype(vertex_ids.size))
+    rows = vertex_ids // gw
+    cols = vertex_ids % gw
+    positions = grid_positions_at(heights, rows, cols, dx=dx, dy=dy, relief=relief)
+    normals = ops.grid_normals(heights, dx=dx, dy=dy, relief=relief)[vertex_ids]
+    uvs = grid_uvs_at(grid_size, rows, cols)
+    measured = float(rk.mesh_max_error(np.ascontiguousarray(heights, dtype=np.float32), triangles, gw))
+    extras = {"max_error": measured * relief, "threshold": threshold * relief if np.isfinite(threshold) else None}
+    return Mesh(positions=positions, normals=normals, uvs=uvs, indices=indices, units=units, extras=extras)
+
+
+def grid_positions_at(heights: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, dx: float, dy: float, relief: float) -> np.ndarray:
+    """numpy_ops.grid_positions evaluated only at the samples (rows, cols): (K, 3) float32, bit-identical."""
+    gh, gw = heights.shape
+    positions = np.empty((rows.size, 3), dtype=np.float32)
+    positions[:, 0] = (cols.astype(np.float32) - np.float32((gw - 1) * 0.5)) * np.float32(dx)
+    positions[:, 1] = (np.float32((gh - 1) * 0.5) - rows.astype(np.float32)) * np.float32(dy)
+    positions[:, 2] = heights[rows, cols] * np.float32(relief)
+    return positions
+
+
+def grid_uvs_at(grid_size: tuple[int, int], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """numpy_ops.grid_uvs evaluated only at the samples (rows, cols): (K, 2) float32, bit-identical."""
+    gh, gw = grid_size
+    uvs = np.empty((rows.size, 2), dtype=np.float32)
+    uvs[:, 0] = (cols.astype(np.float32) + np.float32(0.5)) / np.float32(gw)
+    uvs[:, 1] = (rows.astype(np.float32) + np.float32(0.5)) / np.float32(gh)
+    return uvs

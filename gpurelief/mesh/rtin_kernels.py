@@ -1,0 +1,335 @@
+"""Exact-error RTIN kernels (numba). Pure functions on integer grid coordinates; see adaptive.py for the model.
+
+Coordinates: x = column, y = row on the padded (S+1) x (S+1) square, S = 2^k. Every vertex that is not a
+corner of the square is the hypotenuse midpoint of exactly one "diamond" (the one or two triangles of the
+right-triangle hierarchy whose hypotenuse it halves). With s = lowbit(x | y):
+  - x/s and y/s both odd ("square" vertex): the diamond is the 2s x 2s square centred on it, cut by the
+    diagonal through the corners (cx, cy) with (cx + cy) / 2s even;
+  - exactly one odd ("edge" vertex): the hypotenuse is the axis-aligned edge of length 2s through it, and the
+    right angles sit at distance s on either side.
+Levels are processed fine -> coarse: edge s=1, square s=1, edge s=2, square s=2, ...; vertices of one level
+are independent, so each level is one parallel loop (the shape a GPU kernel wants too).
+
+errors[y, x] = max(exact error of the diamond's triangles, errors of their children's hypotenuse midpoints):
+monotone up the hierarchy, so "split where errors > E" is crack-free (a vertex forces its parents).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+try:  # the compiled path; without numba the same functions run as (slow) plain Python
+    import numba
+
+    _njit = numba.njit(cache=True, nogil=True)
+    _njit_par = numba.njit(cache=True, nogil=True, parallel=True)
+    _prange = numba.prange
+    HAVE_NUMBA = True
+except ImportError:  # pragma: no cover - exercised only where numba is missing
+    def _njit(f):
+        return f
+
+    _njit_par = _njit
+    _prange = range
+    HAVE_NUMBA = False
+
+INF = np.inf
+
+
+@_njit
+def triangle_error(heights, ax, ay, bx, by, cx, cy, real_cols, real_rows, limit):
+    """Max |height - plane(a, b, c)| over every grid sample in the closed triangle (float64).
+
+    Triangles not inside the real grid (cols <= real_cols, rows <= real_rows) return 0 when they lie wholly
+    in the padding and +inf when they straddle its border (they must be split). The scan stops early once the
+    error exceeds `limit` (the value returned is then > limit but not the exact maximum).
+    """
+    minx = min(ax, bx, cx)
+    maxx = max(ax, bx, cx)
+    miny = min(ay, by, cy)
+    maxy = max(ay, by, cy)
+    if maxx > real_cols or maxy > real_rows:
+        if minx >= real_cols or miny >= real_rows:
+            return 0.0
+        return INF
+    za = np.float64(heights[ay, ax])
+    zb = np.float64(heights[by, bx])
+    zc = np.float64(heights[cy, cx])
+    ux = bx - ax
+    uy = by - ay
+    wx = cx - ax
+    wy = cy - ay
+    det = float(ux * wy - uy * wx)
+    gx = ((zb - za) * wy - (zc - za) * uy) / det
+    gy = ((zc - za) * ux - (zb - za) * wx) / det
+    err = 0.0
+    for y in range(miny, maxy + 1):
+        # column span of the triangle on this row: edges have slope 0, +-1 or vertical, so spans are exact
+        lo = maxx
+        hi = minx
+        for e in range(3):
+            if e == 0:
+                px, py, qx, qy = ax, ay, bx, by
+            elif e == 1:
+                px, py, qx, qy = bx, by, cx, cy
+            else:
+                px, py, qx, qy = cx, cy, ax, ay
+            if py == qy:
+                if y == py:
+                    lo = min(lo, px, qx)
+                    hi = max(hi, px, qx)
+            elif min(py, qy) <= y <= max(py, qy):
+                x = px + (y - py) * (qx - px) // (qy - py)
+                lo = min(lo, x)
+                hi = max(hi, x)
+        base = za + gx * (lo - ax) + gy * (y - ay)
+        row = heights[y]
+        for x in range(lo, hi + 1):
+            d = abs(np.float64(row[x]) - (base + gx * (x - lo)))
+            if d > err:
+                err = d
+        if err > limit:
+            return err
+    return err
+
+
+def _square_level(heights, errors, s, size, real_cols, real_rows, limit):
+    """Errors of the "square" vertices at scale s (centres of 2s x 2s squares)."""
+    n_side = size // (2 * s)
+    for j in _prange(n_side):
+        y = s * (2 * j + 1)
+        for i in range(n_side):
+            x = s * (2 * i + 1)
+            if (i + j) % 2 == 0:  # hypotenuse (x-s, y-s)-(x+s, y+s); right angles at the other corners
+                ax, ay, bx, by = x - s, y - s, x + s, y + s
+                c1x, c1y, c2x, c2y = x + s, y - s, x - s, y + s
+            else:
+                ax, ay, bx, by = x + s, y - s, x - s, y + s
+                c1x, c1y, c2x, c2y = x - s, y - s, x + s, y + s
+            # children's hypotenuses are the square's sides (edge vertices at scale s)
+            child = max(
+                errors[(ay + c1y) // 2, (ax + c1x) // 2], errors[(by + c1y) // 2, (bx + c1x) // 2],
+                errors[(ay + c2y) // 2, (ax + c2x) // 2], errors[(by + c2y) // 2, (bx + c2x) // 2],
+            )
+            if child > limit:
+                errors[y, x] = child
+                continue
+            if s == 1 and x + 1 <= real_cols and y + 1 <= real_rows:
+                # a 2x2 square inside the grid: off the legs (covered by the children) each triangle holds
+                # only the centre, on the hypotenuse
+                mid = np.float64(heights[y, x])
+                errors[y, x] = max(child, abs(mid - 0.5 * (np.float64(heights[ay, ax]) + np.float64(heights[by, bx]))))
+                continue
+            err = max(child, triangle_error(heights, ax, ay, bx, by, c1x, c1y, real_cols, real_rows, limit))
+            if err <= limit:
+                err = max(err, triangle_error(heights, ax, ay, bx, by, c2x, c2y, real_cols, real_rows, limit))
+            errors[y, x] = err
+
+
+@_njit
+def _edge_vertex(heights, errors, x, y, s, horizontal, size, real_cols, real_rows, limit):
+    if s == 1:
+        # both triangles cover only their corners and the midpoint of their shared hypotenuse
+        if horizontal:
+            lo_x, hi_x, lo_y, hi_y = x - 1, x + 1, max(y - 1, 0), min(y + 1, size)
+            za, zb = heights[y, x - 1], heights[y, x + 1]
+        else:
+            lo_x, hi_x, lo_y, hi_y = max(x - 1, 0), min(x + 1, size), y - 1, y + 1
+            za, zb = heights[y - 1, x], heights[y + 1, x]
+        if hi_x <= real_cols and hi_y <= real_rows:
+            return abs(np.float64(heights[y, x]) - 0.5 * (np.float64(za) + np.float64(zb)))
+        # near the real border: measure each triangle (inside / padding / straddling) the general way
+    if horizontal:
+        ax, ay, bx, by = x - s, y, x + s, y
+        c1x, c1y, c2x, c2y = x, y - s, x, y + s
+    else:
+        ax, ay, bx, by = x, y - s, x, y + s
+        c1x, c1y, c2x, c2y = x - s, y, x + s, y
+    err = 0.0
+    for side in range(2):
+        cx = c1x if side == 0 else c2x
+        cy = c1y if side == 0 else c2y
+        if cx < 0 or cy < 0 or cx > size or cy > size:
+            continue  # the square's border: a one-triangle diamond
+        if s > 1:  # children's hypotenuses are the legs: square vertices at scale s/2
+            child = max(errors[(ay + cy) // 2, (ax + cx) // 2], errors[(by + cy) // 2, (bx + cx) // 2])
+            err = max(err, child)
+        if err > limit:
+            break
+        err = max(err, triangle_error(heights, ax, ay, bx, by, cx, cy, real_cols, real_rows, limit))
+    return err
+
+
+def _edge_level(heights, errors, s, size, real_cols, real_rows, limit):
+    """Errors of the "edge" vertices at scale s (midpoints of axis-aligned edges of length 2s)."""
+    n_odd = size // (2 * s)
+    n_even = n_odd + 1
+    for j in _prange(n_even):  # horizontal edges: x = s(2i+1), y = 2sj
+        y = 2 * s * j
+        for i in range(n_odd):
+            x = s * (2 * i + 1)
+            errors[y, x] = _edge_vertex(heights, errors, x, y, s, True, size, real_cols, real_rows, limit)
+    for j in _prange(n_odd):  # vertical edges: x = 2si, y = s(2j+1)
+        y = s * (2 * j + 1)
+        for i in range(n_even):
+            x = 2 * s * i
+            errors[y, x] = _edge_vertex(heights, errors, x, y, s, False, size, real_cols, real_rows, limit)
+
+
+square_level_par, square_level = _njit_par(_square_level), _njit(_square_level)
+edge_level_par, edge_level = _njit_par(_edge_level), _njit(_edge_level)
+# Below this many rows of work a level runs on one thread: on a busy machine a parallel launch per small
+# level costs more in thread wake-ups (and waits on a descheduled worker) than it saves.
+PARALLEL_MIN_ROWS = 512
+
+
+def build_errors(heights: np.ndarray, real_rows: int, real_cols: int, limit: float) -> np.ndarray:
+    """Padded (S+1, S+1) float32 heights -> (S+1, S+1) float64 vertex errors (see module docstring).
+
+    real_rows / real_cols: last real row / column; samples beyond them are padding and never measured.
+    limit: errors above it are only known to exceed it (inf = exact everywhere, for --max-triangles).
+    """
+    size = heights.shape[0] - 1
+    errors = np.zeros(heights.shape, dtype=np.float64)
+    s = 1
+    while s < size:
+        par = size // (2 * s) >= PARALLEL_MIN_ROWS
+        (edge_level_par if par else edge_level)(heights, errors, s, size, real_cols, real_rows, limit)
+        (square_level_par if par else square_level)(heights, errors, s, size, real_cols, real_rows, limit)
+        s *= 2
+    return errors
+
+
+@_njit
+def _splits(errors, threshold, real_cols, real_rows, ax, ay, bx, by, cx, cy):
+    """-1: wholly in the padding (drop); 1: split; 0: a leaf of the output mesh."""
+    if min(ax, bx, cx) >= real_cols or min(ay, by, cy) >= real_rows:
+        return -1
+    sx = ax + bx
+    sy = ay + by
+    if sx % 2 != 0 or sy % 2 != 0:
+        return 0  # finest level
+    inside = max(ax, bx, cx) <= real_cols and max(ay, by, cy) <= real_rows
+    return 1 if (errors[sy // 2, sx // 2] > threshold or not inside) else 0
+
+
+@_njit
+def _walk(errors, root, real_cols, real_rows, threshold, out, start, grid_cols, write):
+    """Top-down refinement of one root triangle: split while its hypotenuse midpoint's error > threshold.
+
+    Leaves are counted, and when `write` stored from out[start] as vertex ids row * grid_cols + col,
+    counter-clockwise seen from +Z (image up = +Y). -> leaf count.
+    """
+    stack = np.empty((256, 6), dtype=np.int64)
+    stack[0] = root
+    top = 1
+    count = 0
+    while top > 0:
+        top -= 1
+        ax, ay, bx, by, cx, cy = stack[top]
+        k = _splits(errors, threshold, real_cols, real_rows, ax, ay, bx, by, cx, cy)
+        if k < 0:
+            continue
+        if k > 0:
+            mx = (ax + bx) // 2
+            my = (ay + by) // 2
+            stack[top] = (cx, cy, ax, ay, mx, my)
+            stack[top + 1] = (bx, by, cx, cy, mx, my)
+            top += 2
+            continue
+        if write:
+            # y = -row in the model, so counter-clockwise there is clockwise in (col, row)
+            cross = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+            ia = ay * grid_cols + ax
+            ib = by * grid_cols + bx
+            ic = cy * grid_cols + cx
+            i = start + count
+            if cross < 0:
+                out[i, 0], out[i, 1], out[i, 2] = ia, ib, ic
+            else:
+                out[i, 0], out[i, 1], out[i, 2] = ia, ic, ib
+        count += 1
+    return count
+
+
+@_njit_par
+def _walk_all(errors, roots, real_cols, real_rows, threshold, out, starts, grid_cols, write):
+    counts = np.zeros(roots.shape[0], dtype=np.int64)
+    for r in _prange(roots.shape[0]):
+        counts[r] = _walk(errors, roots[r], real_cols, real_rows, threshold, out, starts[r], grid_cols, write)
+    return counts
+
+
+def _roots(errors: np.ndarray, real_rows: int, real_cols: int, threshold: float, depth: int = 8) -> np.ndarray:
+    """The top `depth` levels expanded serially -> (R, 6) subtree roots (splits pending or leaves), R <= 2^(depth+1)."""
+    size = errors.shape[0] - 1
+    frontier = [(0, 0, size, size, size, 0), (size, size, 0, 0, 0, size)]
+    for _ in range(depth):
+        nxt = []
+        for t in frontier:
+            k = _splits(errors, threshold, real_cols, real_rows, *t)
+            if k < 0:
+                continue
+            if k == 0:
+                nxt.append(t)
+                continue
+            ax, ay, bx, by, cx, cy = t
+            mx, my = (ax + bx) // 2, (ay + by) // 2
+            nxt.append((cx, cy, ax, ay, mx, my))
+            nxt.append((bx, by, cx, cy, mx, my))
+        frontier = nxt
+    return np.array(frontier, dtype=np.int64).reshape(-1, 6)
+
+
+def count_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshold: float) -> int:
+    roots = _roots(errors, real_rows, real_cols, threshold)
+    none = np.empty((0, 3), np.int64)
+    return int(_walk_all(errors, roots, real_cols, real_rows, threshold, none, np.zeros(len(roots), np.int64), 1, False).sum())
+
+
+@_njit
+def _emit_serial(errors, roots, real_cols, real_rows, threshold, out, grid_cols):
+    count = 0
+    for r in range(roots.shape[0]):
+        count += _walk(errors, roots[r], real_cols, real_rows, threshold, out, count, grid_cols, True)
+    return count
+
+
+def emit_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshold: float) -> np.ndarray:
+    """-> (M, 3) int64 vertex ids into the real (real_rows+1, real_cols+1) grid, in one traversal.
+
+    Size first: every split adds one triangle and each vertex above the threshold splits at most the two
+    triangles of its diamond, so 2 + 2 * count(errors > threshold) bounds M before anything is walked.
+    """
+    roots = np.array([(0, 0, errors.shape[0] - 1, errors.shape[0] - 1, errors.shape[0] - 1, 0),
+                      (errors.shape[0] - 1, errors.shape[0] - 1, 0, 0, 0, errors.shape[0] - 1)], dtype=np.int64)
+    bound = 2 + 2 * int(np.count_nonzero(errors > threshold))
+    out = np.empty((bound, 3), dtype=np.int64)
+    m = _emit_serial(errors, roots, real_cols, real_rows, threshold, out, real_cols + 1)
+    return out[:m]
+
+
+def padded_side(rows: int, cols: int) -> int:
+    """Smallest S = 2^k with S + 1 >= max(rows, cols) samples (k >= 1)."""
+    return 1 << max(1, math.ceil(math.log2(max(rows, cols) - 1)))
+
+
+@_njit_par
+def _triangle_errors(heights, triangles, grid_cols, out):
+    big = heights.shape[0] + heights.shape[1]
+    for t in _prange(triangles.shape[0]):
+        a, b, c = triangles[t, 0], triangles[t, 1], triangles[t, 2]
+        out[t] = triangle_error(
+            heights, a % grid_cols, a // grid_cols, b % grid_cols, b // grid_cols, c % grid_cols, c // grid_cols,
+            big, big, INF,
+        )
+
+
+def mesh_max_error(heights: np.ndarray, triangles: np.ndarray, grid_cols: int) -> float:
+    """(GH, GW) float32 heights, (M, 3) RTIN triangles (vertex ids row*GW+col) -> exact max error over them."""
+    if triangles.shape[0] == 0:
+        return 0.0
+    out = np.empty(triangles.shape[0], dtype=np.float64)
+    _triangle_errors(heights, triangles, grid_cols, out)
+    return float(out.max())

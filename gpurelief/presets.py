@@ -1,0 +1,35 @@
+"""--preset: named bundles of resolution, mesher, error, compression and texture size for one destination.
+
+A preset fills in only options the caller left at their defaults; anything set explicitly wins.
+"""
+from __future__ import annotations
+
+from dataclasses import fields, replace
+
+from .errors import OptionError
+
+PRESETS: dict[str, dict] = {
+    # browsers / three.js / model-viewer: error-bounded mesh, meshopt streams, texture <= 4096
+    "web": {"max_size": 2048, "mesh": "adaptive", "max_error": "0.1%", "compress": "meshopt", "texture_max": 4096},
+    # Scene Viewer / Quick Look class devices: <= 100k triangles, texture <= 2048^2 JPEG, one UV set,
+    # plain float streams (no extension a phone viewer might lack)
+    "ar": {
+        "max_size": 1024, "mesh": "adaptive", "max_error": "0.2%", "max_triangles": 100_000, "compress": "none",
+        "texture_max": 2048, "texture_format": "jpeg",
+    },
+    # 3D printing: every pixel, tight error (0.02% of the relief), float streams, modest texture
+    "print": {"max_size": None, "mesh": "adaptive", "max_error": "0.02%", "compress": "none", "texture_max": 2048},
+    # keep everything: full-resolution grid, lossless float geometry, the photo's own texture bytes
+    "archive": {"max_size": None, "mesh": "grid", "compress": "none", "texture_max": None, "texture_format": "auto"},
+}
+
+
+def apply_preset(opts):
+    """ConvertOptions with opts.preset set -> ConvertOptions with the preset's values where opts has defaults."""
+    if not opts.preset:
+        return opts
+    if opts.preset not in PRESETS:
+        raise OptionError(f"--preset: expected one of {', '.join(PRESETS)}, got {opts.preset!r}")
+    defaults = {f.name: f.default for f in fields(type(opts))}
+    changes = {k: v for k, v in PRESETS[opts.preset].items() if getattr(opts, k) == defaults[k]}
+    return replace(opts, preset=None, **changes)

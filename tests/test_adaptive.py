@@ -1,0 +1,170 @@
+"""mesh/adaptive.py: the error bound holds at every pixel, the mesh is crack-free, vertices are grid samples."""
+from __future__ import annotations
+
+import json
+import struct
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba", reason="the adaptive mesher's compiled path needs numba (pip extra [fast])")
+
+from gpurelief.cli import main
+from gpurelief.errors import ExitStatus, OptionError
+from gpurelief.mesh.adaptive import adaptive_mesh, parse_max_error, rtin_triangles
+from gpurelief.mesh.grid import grid_mesh
+from gpurelief.mesh.metrics import vertical_error
+from gpurelief.types import Heightfield
+
+from heightmaps import fractal, step_edges
+
+MAPS = {"fractal": fractal, "steps": step_edges}
+SIZES = [(97, 131), (130, 65), (129, 129), (33, 200)]
+
+
+def _grid_coords(mesh, hf, width):
+    """Mesh vertices -> (cols, rows) grid indices, recovered from the positions."""
+    gh, gw = hf.grid_size
+    dx = width / (gw - 1)
+    cols = np.rint(mesh.positions[:, 0] / dx + (gw - 1) / 2).astype(np.int64)
+    rows = np.rint((gh - 1) / 2 - mesh.positions[:, 1] / (dx)).astype(np.int64)  # square pixels: dy == dx
+    return cols, rows
+
+
+@pytest.mark.parametrize("kind", MAPS)
+@pytest.mark.parametrize("size", SIZES)
+@pytest.mark.parametrize("pct", [2.0, 0.5, 0.1])
+def test_adaptive_error_bound_holds_at_every_pixel(kind, size, pct):
+    heights = MAPS[kind](*size, seed=sum(size))
+    hf = Heightfield(heights, image_size=size)
+    width, relief_frac = 2.0, 0.25
+    mesh = adaptive_mesh(hf, width=width, relief_frac=relief_frac, max_error_frac=pct / 100)
+    relief = width * relief_frac
+    cols, rows = _grid_coords(mesh, hf, width)
+    # the full grid's Z (float32, what --mesh grid writes) is the reference surface
+    z_grid = heights * np.float32(relief)
+    m = vertical_error(z_grid, cols, rows, mesh.positions[:, 2], mesh.indices)
+    assert m["uncovered"] == 0
+    bound = pct / 100 * relief
+    # the bound holds on the heights; scaling them to float32 model units adds at most a few ulps
+    assert m["max"] <= bound + 4 * np.spacing(np.float32(relief))
+    assert mesh.extras["max_error"] == pytest.approx(m["max"], rel=1e-5, abs=1e-9)
+    assert mesh.triangle_count < 2 * (size[0] - 1) * (size[1] - 1)
+
+
+@pytest.mark.parametrize("kind", MAPS)
+@pytest.mark.parametrize("size", [(97, 131), (130, 65), (64, 64)])
+def test_adaptive_mesh_is_crack_free_and_covers_exactly_the_grid(kind, size):
+    gh, gw = size
+    heights = MAPS[kind](gh, gw, seed=3)
+    triangles, _ = rtin_triangles(heights, max_error=0.004)
+    rows, cols = np.divmod(triangles, gw)
+    # counter-clockwise seen from +Z (y = -row): positive area in (col, -row)
+    area2 = (cols[:, 1] - cols[:, 0]) * (-rows[:, 2] + rows[:, 0]) - (-rows[:, 1] + rows[:, 0]) * (cols[:, 2] - cols[:, 0])
+    assert (area2 > 0).all()
+    # no overlap, no gap: the areas add up to the grid's
+    assert area2.sum() == 2 * (gh - 1) * (gw - 1)
+    # every edge shared by at most 2 triangles; edges used once lie on the grid border (a T-junction
+    # or a crack would leave an interior edge used once)
+    e = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    e.sort(axis=1)
+    uniq, counts = np.unique(e, axis=0, return_counts=True)
+    assert counts.max() <= 2
+    r, c = np.divmod(uniq[counts == 1], gw)
+    on_border = ((r[:, 0] == r[:, 1]) & np.isin(r[:, 0], [0, gh - 1])) | ((c[:, 0] == c[:, 1]) & np.isin(c[:, 0], [0, gw - 1]))
+    assert on_border.all()
+    # the border edges add up to the perimeter exactly once
+    length = np.abs(r[:, 0] - r[:, 1]) + np.abs(c[:, 0] - c[:, 1])
+    assert length.sum() == 2 * (gh - 1) + 2 * (gw - 1)
+
+
+def test_adaptive_vertices_are_the_grid_meshers_vertices():
+    heights = step_edges(81, 120, seed=1)
+    hf = Heightfield(heights, image_size=(162, 240))
+    kw = dict(width=1.5, relief_frac=0.2)
+    grid = grid_mesh(hf, **kw)
+    mesh = adaptive_mesh(hf, max_error_frac=0.003, **kw)
+    ids = {tuple(p): i for i, p in enumerate(grid.positions.tolist())}
+    vertex_ids = np.array([ids[tuple(p)] for p in mesh.positions.tolist()])
+    assert np.array_equal(mesh.positions, grid.positions[vertex_ids])
+    assert np.array_equal(mesh.normals, grid.normals[vertex_ids])
+    assert np.array_equal(mesh.uvs, grid.uvs[vertex_ids])
+    assert mesh.indices.dtype == np.uint16 and mesh.vertex_count <= 65535
+
+
+def test_adaptive_plane_needs_only_the_corner_triangles():
+    y, x = np.mgrid[0:129, 0:129].astype(np.float32)
+    heights = (0.2 + 0.003 * x + 0.002 * y).astype(np.float32)
+    triangles, _ = rtin_triangles(heights, max_error=1e-6)
+    assert len(triangles) == 2
+
+
+def test_adaptive_max_triangles_caps_the_count_and_reports_the_true_error():
+    heights = fractal(150, 201, seed=5)
+    hf = Heightfield(heights, image_size=heights.shape)
+    mesh = adaptive_mesh(hf, width=1.0, relief_frac=1.0, max_triangles=3000)
+    assert 2500 < mesh.triangle_count <= 3000
+    cols, rows = _grid_coords(mesh, hf, 1.0)
+    m = vertical_error(heights.astype(np.float64), cols, rows, mesh.positions[:, 2], mesh.indices)
+    assert mesh.extras["max_error"] == pytest.approx(m["max"], rel=1e-5)
+    tighter = adaptive_mesh(hf, width=1.0, relief_frac=1.0, max_triangles=3000, max_error_frac=0.5)
+    assert tighter.triangle_count < mesh.triangle_count  # the looser of the two bounds wins
+    with pytest.raises(OptionError, match="--max-triangles"):
+        adaptive_mesh(hf, max_triangles=3)
+
+
+def test_parse_max_error_accepts_units_and_percent_and_rejects_garbage():
+    assert parse_max_error("0.5%") == (0.5, True)
+    assert parse_max_error("0.002") == (0.002, False)
+    with pytest.raises(OptionError, match="--max-error"):
+        parse_max_error("abc")
+    with pytest.raises(OptionError, match="--max-error"):
+        parse_max_error("-1%")
+
+
+def _glb_json(path):
+    data = path.read_bytes()
+    n = struct.unpack("<I", data[12:16])[0]
+    return json.loads(data[20 : 20 + n])
+
+
+def test_cli_adaptive_writes_a_valid_smaller_glb(photo_jpeg, tmp_path, gltf_validator, capsys):
+    grid_out, adaptive_out = tmp_path / "g.glb", tmp_path / "a.glb"
+    assert main(["convert", str(photo_jpeg), "-o", str(grid_out)]) == 0
+    assert main(["convert", str(photo_jpeg), "-o", str(adaptive_out), "--mesh", "adaptive", "--max-error", "1%", "-v"]) == 0
+    assert "max error" in capsys.readouterr().err
+    gltf_validator(adaptive_out, allow_warnings=True)
+    g, a = _glb_json(grid_out), _glb_json(adaptive_out)
+    assert a["accessors"][-1]["count"] < g["accessors"][-1]["count"]
+    assert a["accessors"][0]["min"] == g["accessors"][0]["min"] and a["accessors"][0]["max"] == g["accessors"][0]["max"]
+
+
+def test_cli_max_error_without_adaptive_is_an_option_error(photo_jpeg, tmp_path, capsys):
+    out = tmp_path / "x.glb"
+    assert main(["convert", str(photo_jpeg), "-o", str(out), "--max-error", "1%"]) == ExitStatus.OPTION
+    err = capsys.readouterr().err
+    assert "--mesh adaptive" in err and "Traceback" not in err
+    assert not out.exists()
+
+
+def test_adaptive_flat_relief_stays_inside_the_grid():
+    hf = Heightfield(fractal(70, 90, seed=2), image_size=(70, 90))
+    mesh = adaptive_mesh(hf, width=1.0, relief_frac=0.0, max_error=0.001)
+    assert mesh.extras["max_error"] == 0.0
+    x, y = mesh.positions[:, 0], mesh.positions[:, 1]
+    assert x.min() == -0.5 and x.max() == 0.5  # exactly the grid's extent: nothing in the padding
+    assert mesh.triangle_count < 2 * 69 * 89 // 4
+
+
+@pytest.mark.parametrize("kind", MAPS)
+@pytest.mark.parametrize("pct", [0.05, 0.01, 0.002])
+def test_adaptive_bound_is_exact_in_double_precision(kind, pct):
+    """In height units there is no float32 scaling: the measured max must not exceed the bound at all
+    (a kernel that rounded to float32 once overshot 0.01% by 1.7e-9 on a 1025^2 map)."""
+    for seed in range(3):
+        heights = MAPS[kind](257, 300, seed=seed)
+        triangles, _ = rtin_triangles(heights, max_error=pct / 100)
+        rows, cols = np.divmod(np.arange(heights.size), heights.shape[1])
+        m = vertical_error(heights, cols, rows, heights.reshape(-1), triangles)
+        assert m["uncovered"] == 0
+        assert m["max"] <= pct / 100 * (1 + 1e-12)
