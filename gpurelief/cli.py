@@ -11,6 +11,7 @@ from . import __version__
 from .errors import ExitStatus, GpureliefError
 from .pipeline import DEFAULT_MAX_SIZE, UNITS_TO_METRES, ConvertOptions, convert, depth
 from .texture import DEFAULT_TEXTURE_MAX, TEXTURE_FORMATS
+from .writers import FORMATS
 
 
 def _max_size(text: str) -> int | None:
@@ -63,6 +64,33 @@ def add_depth_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def add_print_options(p: argparse.ArgumentParser) -> None:
+    from .mesh.solid import (
+        DEFAULT_BASE_MM, DEFAULT_RELIEF_MM, DEFAULT_WIDTH_MM, LITHOPHANE_BASE_MM, LITHOPHANE_RELIEF_MM, MIN_BASE_MM,
+    )
+    from .writers.stl import STL_MAX_BYTES
+
+    g = p.add_argument_group(
+        "printing (.stl .3mf .obj .ply: a closed solid in millimetres, bottom at z = 0)"
+    )
+    g.add_argument("--width-mm", type=float, metavar="MM",
+                   help=f"outer width incl. any border (default {DEFAULT_WIDTH_MM:g}); the height follows the photo's aspect")
+    g.add_argument("--height-mm", type=float, metavar="MM", help="outer height instead of --width-mm; the width follows")
+    g.add_argument("--relief-mm", type=float, metavar="MM",
+                   help=f"relief height above the base (default {DEFAULT_RELIEF_MM:g}; lithophane {LITHOPHANE_RELIEF_MM:g})")
+    g.add_argument("--base-mm", type=float, metavar="MM",
+                   help=f"solid base under the relief (default {DEFAULT_BASE_MM:g}; lithophane: minimum thickness "
+                   f"{LITHOPHANE_BASE_MM:g}; at least {MIN_BASE_MM:g})")
+    g.add_argument("--border-mm", type=float, default=0.0, metavar="MM",
+                   help="flat frame this wide around the relief, at full thickness (default 0 = none)")
+    g.add_argument("--lithophane", action="store_true",
+                   help="backlit print: thickness from the photo's darkness (dark = thick), base = minimum thickness")
+    g.add_argument("--allow-large-stl", action="store_true",
+                   help=f"write an STL over {STL_MAX_BYTES / 1e6:g} MB (refused by default; slicers struggle)")
+    g.add_argument("--ply-texture", action="store_true",
+                   help=".ply: UVs + a texture file beside it instead of per-vertex colours")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="gpurelief",
@@ -82,8 +110,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: gpurelief convert photo.jpg -o photo.glb --relief 0.15 --width 30 --units cm",
     )
     c.add_argument("input", help="image file: JPEG, PNG, BMP, GIF, TIFF, WebP")
-    c.add_argument("-o", "--output", required=True, help="output file; the suffix picks the format (.glb, .gltf)")
-    c.add_argument("--format", choices=["glb", "gltf"], help="output format when the suffix does not say it")
+    c.add_argument("-o", "--output", required=True,
+                   help="output file; the suffix picks the format (.glb, .gltf; print: .stl, .3mf, .obj, .ply)")
+    c.add_argument("--format", choices=sorted(set(FORMATS.values())), help="output format when the suffix does not say it")
     add_input_options(c)
     add_depth_options(c)
     g = c.add_argument_group("geometry")
@@ -104,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--alpha-mode", choices=["mask", "blend", "opaque"], default="mask",
                    help="how photo transparency renders (default mask)")
     g.add_argument("--alpha-cutoff", type=float, default=0.5, help="alpha threshold for --alpha-mode mask (default 0.5)")
+    add_print_options(c)
 
     d = sub.add_parser(
         "depth", parents=[common], help="photo -> depth map (.png 16-bit or .npy float32)",
@@ -122,6 +152,9 @@ OPTION_NAMES = {
     "frame", "max_pixels", "depth_map", "invert", "gamma", "contrast", "smooth_px", "clip_pct", "max_size",
     "relief", "width", "units", "cut_transparent", "texture_format", "texture_max", "texture_quality",
     "double_sided", "unlit", "alpha_mode", "alpha_cutoff", "format",
+}
+OPTION_NAMES |= {
+    "width_mm", "height_mm", "relief_mm", "base_mm", "border_mm", "lithophane", "allow_large_stl", "ply_texture",
 }
 
 
@@ -155,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
                 f"{result.triangle_count:,} triangles, {result.bytes_written / 1e6:.1f} MB",
                 file=sys.stderr,
             )
+            if result.size_mm:
+                print("{:<12}{:.1f} x {:.1f} x {:.1f} mm".format("size", *result.size_mm), file=sys.stderr)
         print(", ".join(str(p) for p in result.outputs))
     elif args.command == "depth":
         out = depth(args.input, args.output, opts, report=report)

@@ -21,7 +21,7 @@ from .errors import OptionError
 from .mesh.grid import grid_mesh
 from .texture import DEFAULT_TEXTURE_MAX, make_texture, raw_uvs
 from .types import DepthMap, Heightfield, Image, Mesh, Texture
-from .writers import format_for
+from .writers import PRINT_FORMATS, format_for
 from .writers.atomic import check_output_path
 from .writers.glb import write_glb
 from .writers.gltf import write_gltf
@@ -62,6 +62,15 @@ class ConvertOptions:
     alpha_cutoff: float = 0.5
     # output
     format: str | None = None
+    # printable solid (print formats .stl .3mf .obj .ply; millimetres; None = default of print_dimensions)
+    width_mm: float | None = None
+    height_mm: float | None = None
+    relief_mm: float | None = None
+    base_mm: float | None = None
+    border_mm: float = 0.0
+    lithophane: bool = False
+    allow_large_stl: bool = False
+    ply_texture: bool = False
 
     def validate(self) -> "ConvertOptions":
         if self.units not in UNITS_TO_METRES:
@@ -90,6 +99,7 @@ class ConvertResult:
     image_size: tuple[int, int]
     bytes_written: int
     timings: dict[str, float] = field(default_factory=dict)
+    size_mm: tuple[float, float, float] | None = None  # print formats: (width, height, thickness)
 
 
 class StageTimer:
@@ -125,7 +135,7 @@ def _options(options: ConvertOptions | None, overrides: dict) -> ConvertOptions:
 def refuse_overwriting_inputs(output: Path, input, opts: ConvertOptions) -> None:
     """An output (or a .gltf's sidecar .bin / _texture file) must never replace an input file."""
     inputs = [p for p in (input, opts.depth_map) if isinstance(p, (str, os.PathLike))]
-    targets = [output, output.with_suffix(".bin")] + [
+    targets = [output, output.with_suffix(".bin"), output.with_suffix(".mtl")] + [
         output.with_name(output.stem + "_texture" + s) for s in (".jpg", ".png", ".webp")
     ]
     for src in inputs:
@@ -178,16 +188,105 @@ def build_mesh(image: Image, opts: ConvertOptions, timer: StageTimer) -> tuple[M
 
 
 def write_mesh(
-    output: Path, fmt: str, mesh: Mesh, texture: Texture | None, image: Image, opts: ConvertOptions
+    output: Path, fmt: str, mesh: Mesh, texture: Texture | None, image: Image, opts: ConvertOptions,
+    *, colors: np.ndarray | None = None,
 ) -> tuple[list[Path], int]:
     material = MaterialOptions(
         double_sided=opts.double_sided, unlit=opts.unlit, alpha_mode=opts.alpha_mode, alpha_cutoff=opts.alpha_cutoff
     )
+    if fmt in PRINT_FORMATS:
+        return write_print(output, fmt, mesh, texture, opts, colors=colors)
     extras = {"source": image.path.name if image.path else None, "width": opts.width, "units": opts.units}
     if fmt == "glb":
         size = write_glb(output, mesh, texture, material=material, has_alpha=image.has_alpha, extras=extras)
         return [output], size
     paths = write_gltf(output, mesh, texture, material=material, has_alpha=image.has_alpha, extras=extras)
+    return paths, sum(p.stat().st_size for p in paths)
+
+
+PRINT_FLAGS = {
+    "width_mm": "--width-mm", "height_mm": "--height-mm", "relief_mm": "--relief-mm", "base_mm": "--base-mm",
+    "border_mm": "--border-mm", "lithophane": "--lithophane", "allow_large_stl": "--allow-large-stl",
+    "ply_texture": "--ply-texture",
+}
+
+
+def check_print_options(opts: ConvertOptions, fmt: str) -> None:
+    """Print flags belong to print formats; print formats cannot take a cut-out (holed) top."""
+    if fmt not in PRINT_FORMATS:
+        given = [flag for name, flag in PRINT_FLAGS.items() if getattr(opts, name) not in (None, False, 0.0)]
+        if given:
+            raise OptionError(
+                f"{given[0]}: applies to the print formats (.stl, .3mf, .obj, .ply), not .{fmt}; "
+                "size glTF output with --width and --units"
+            )
+        return
+    if opts.cut_transparent:
+        raise OptionError(f"--cut-transparent: a printable solid needs the whole rectangle; drop the flag for .{fmt}")
+
+
+def lithophane_depth(image: Image, grid_size: tuple[int, int]) -> DepthMap:
+    """Photo -> 'depth' 1 - luminance at the grid size: dark = thick, so a backlit print shows the photo."""
+    pixels = ops.resize_rgb(np.ascontiguousarray(image.pixels[..., :3]), grid_size)
+    return DepthMap(values=np.float32(1.0) - ops.luminance(pixels), source="lithophane")
+
+
+def build_solid(
+    image: Image, opts: ConvertOptions, timer: StageTimer, fmt: str
+) -> tuple[Mesh, Heightfield, tuple[float, float, float]]:
+    """Image -> (closed solid Mesh in millimetres, bottom at z = 0, Heightfield, (width, height, thickness) mm).
+
+    The top is the relief grid (heights from depth, or from 1 - luminance for --lithophane), lifted by the
+    base; walls follow its boundary down to a flat bottom; --border-mm adds a frame at full thickness.
+    """
+    from .mesh.solid import print_dimensions, solid_mesh, solid_triangle_bound
+    from .writers.stl import check_stl_size
+
+    image_size = (image.height, image.width)
+    grid_size = ops.grid_shape(image_size, opts.max_size)
+    dims = print_dimensions(
+        grid_size, image_size, width_mm=opts.width_mm, height_mm=opts.height_mm, relief_mm=opts.relief_mm,
+        base_mm=opts.base_mm, border_mm=opts.border_mm, lithophane=opts.lithophane,
+    )
+    if fmt == "stl":  # refuse before any work: the count is known from the grid
+        check_stl_size(solid_triangle_bound(grid_size, border=dims.border_mm > 0), allow_large=opts.allow_large_stl)
+    with timer.stage("depth"):
+        depth = lithophane_depth(image, grid_size) if opts.lithophane else compute_depth(image, opts, grid_size)
+    with timer.stage("condition"):
+        clip = opts.clip_pct if opts.clip_pct is not None else ((0.0, 100.0) if opts.lithophane else clip_percentiles(opts))
+        hf = condition(
+            depth, image_size=image_size, grid_size=grid_size, clip_pct=clip, invert=opts.invert,
+            smooth_px=opts.smooth_px, gamma=opts.gamma, contrast=opts.contrast,
+        )
+    with timer.stage("mesh"):
+        top = grid_mesh(hf, width=dims.relief_width_mm, relief_frac=dims.relief_mm / dims.relief_width_mm, units="mm")
+        mesh = solid_mesh(
+            top, base=dims.base_mm, border=dims.border_mm, border_z=dims.thickness_mm if dims.border_mm else None
+        )
+    return mesh, hf, (dims.width_mm, dims.height_mm, dims.thickness_mm)
+
+
+def write_print(
+    output: Path, fmt: str, mesh: Mesh, texture: Texture | None, opts: ConvertOptions,
+    *, colors: np.ndarray | None = None,
+) -> tuple[list[Path], int]:
+    """Solid (mm) -> .stl | .3mf | .obj (+ .mtl + texture) | .ply (colours, or UVs + texture); -> (paths, bytes)."""
+    if fmt == "stl":
+        from .writers.stl import write_stl
+
+        return [output], write_stl(output, mesh, allow_large=opts.allow_large_stl)
+    if fmt == "3mf":
+        from .writers.threemf import write_3mf
+
+        return [output], write_3mf(output, mesh, colors=colors)
+    if fmt == "obj":
+        from .writers.obj import write_obj
+
+        paths = write_obj(output, mesh, texture)
+    else:
+        from .writers.ply import write_ply
+
+        paths = write_ply(output, mesh, colors=colors, texture=texture)
     return paths, sum(p.stat().st_size for p in paths)
 
 
@@ -199,7 +298,8 @@ def convert(
     report: Callable[[str, float], None] | None = None,
     **overrides,
 ) -> ConvertResult:
-    """Photo file (or Image) -> relief model file(s) at `output` (.glb, or .gltf + .bin + texture).
+    """Photo file (or Image) -> relief model file(s) at `output` (.glb, or .gltf + .bin + texture; or a
+    closed solid in millimetres for the print formats .stl, .3mf, .obj + .mtl + texture, .ply).
 
     Options come as a ConvertOptions and/or keyword overrides (`convert("a.jpg", "a.glb", relief=0.2)`).
     `report(stage, seconds)` is called as each stage ends (the CLI's -v).
@@ -207,20 +307,30 @@ def convert(
     opts = _options(options, overrides)
     output = Path(output)
     fmt = format_for(output, opts.format)
+    printing = fmt in PRINT_FORMATS
+    check_print_options(opts, fmt)
     check_output_path(output)
     refuse_overwriting_inputs(output, input, opts)
     timer = StageTimer(report)
     with timer.stage("decode"):
         image = input if isinstance(input, Image) else load_image(input, frame=opts.frame, max_pixels=opts.max_pixels)
-    mesh, hf = build_mesh(image, opts, timer)
-    with timer.stage("texture"):
-        texture, orientation = make_texture(
-            image, texture_format=opts.texture_format, texture_max=opts.texture_max, quality=opts.texture_quality
-        )
-        if orientation != 1:
-            mesh.uvs = raw_uvs(mesh.uvs, orientation)
+    colors = texture = size_mm = None
+    if printing:
+        mesh, hf, size_mm = build_solid(image, opts, timer, fmt)
+        if fmt == "3mf" or (fmt == "ply" and not opts.ply_texture):
+            with timer.stage("colors"):
+                colors = ops.sample_rgb(image.pixels, mesh.uvs)
+    else:
+        mesh, hf = build_mesh(image, opts, timer)
+    if colors is None and fmt != "stl":
+        with timer.stage("texture"):
+            texture, orientation = make_texture(
+                image, texture_format=opts.texture_format, texture_max=opts.texture_max, quality=opts.texture_quality
+            )
+            if orientation != 1:
+                mesh.uvs = raw_uvs(mesh.uvs, orientation)
     with timer.stage("write"):
-        outputs, size = write_mesh(output, fmt, mesh, texture, image, opts)
+        outputs, size = write_mesh(output, fmt, mesh, texture, image, opts, colors=colors)
     return ConvertResult(
         outputs=outputs,
         vertex_count=mesh.vertex_count,
@@ -229,6 +339,7 @@ def convert(
         image_size=(image.height, image.width),
         bytes_written=size,
         timings=timer.timings,
+        size_mm=size_mm,
     )
 
 
