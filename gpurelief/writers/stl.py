@@ -23,8 +23,9 @@ def stl_size(triangle_count: int) -> int:
     return HEADER_BYTES + 4 + STL_TRIANGLE.itemsize * int(triangle_count)
 
 
-def check_stl_size(triangle_count: int, *, allow_large: bool = False, limit: int = STL_MAX_BYTES) -> int:
-    """Refuse an STL over `limit` bytes unless allow_large (the CLI's --allow-large-stl); -> its size."""
+def check_stl_size(triangle_count: int, *, allow_large: bool = False, limit: int | None = None) -> int:
+    """Refuse an STL over `limit` bytes (default STL_MAX_BYTES) unless allow_large (--allow-large-stl); -> its size."""
+    limit = STL_MAX_BYTES if limit is None else limit
     size = stl_size(triangle_count)
     if triangle_count > 0xFFFFFFFF:
         raise OutputError(f"the STL would have {triangle_count:,} triangles, over the format's 2^32 limit")
@@ -55,7 +56,7 @@ def stl_triangles(positions: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     return out
 
 
-def write_stl(path: str | os.PathLike, mesh: Mesh, *, allow_large: bool = False, limit: int = STL_MAX_BYTES) -> int:
+def write_stl(path: str | os.PathLike, mesh: Mesh, *, allow_large: bool = False, limit: int | None = None) -> int:
     """Mesh (positions in mesh.units, mm for printing) -> binary STL at `path`, atomically; -> bytes written."""
     count = mesh.triangle_count
     size = check_stl_size(count, allow_large=allow_large, limit=limit)
