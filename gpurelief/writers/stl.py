@@ -45,13 +45,20 @@ def stl_header(mesh: Mesh) -> bytes:
 
 def stl_triangles(positions: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     """(N, 3) positions, (K, 3) vertex ids -> (K,) STL_TRIANGLE records with unit facet normals (0 if degenerate)."""
-    out = np.empty(triangles.shape[0], dtype=STL_TRIANGLE)
-    corners = out["corners"]
-    corners[...] = positions[triangles]
-    normal = np.cross(corners[:, 1] - corners[:, 0], corners[:, 2] - corners[:, 0])
+    corners = positions[triangles]                      # (K, 3, 3) contiguous: fast to gather and to read
+    e1 = corners[:, 1] - corners[:, 0]
+    e2 = corners[:, 2] - corners[:, 0]
+    normal = np.empty_like(e1)
+    # written out: np.cross is several times slower on (K, 3) float32
+    normal[:, 0] = e1[:, 1] * e2[:, 2] - e1[:, 2] * e2[:, 1]
+    normal[:, 1] = e1[:, 2] * e2[:, 0] - e1[:, 0] * e2[:, 2]
+    normal[:, 2] = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
     length = np.sqrt(np.einsum("ij,ij->i", normal, normal))
-    np.divide(normal, length[:, None], out=out["normal"], where=length[:, None] > 0)
-    out["normal"][length == 0] = 0
+    length[length == 0] = np.inf                        # degenerate: normal 0, as readers expect
+    normal /= length[:, None]
+    out = np.empty(triangles.shape[0], dtype=STL_TRIANGLE)
+    out["normal"] = normal
+    out["corners"] = corners
     out["attribute"] = 0
     return out
 

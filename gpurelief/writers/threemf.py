@@ -68,8 +68,9 @@ def model_xml(mesh: Mesh, *, colors: np.ndarray | None = None) -> str:
 def write_3mf(path: str | os.PathLike, mesh: Mesh, *, colors: np.ndarray | None = None) -> int:
     """Mesh (+ vertex colours) -> a .3mf package at `path`, atomically; -> bytes written."""
     xml = model_xml(mesh, colors=colors).encode("utf-8")
+    # deflate level 1: half the time of level 6 on this XML for a file ~1.3x larger (26 vs 20 MB at 2.1M triangles)
     with atomic_open(path) as f:
-        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+        with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
             z.writestr("[Content_Types].xml", CONTENT_TYPES)
             z.writestr("_rels/.rels", RELS)
             z.writestr(MODEL_PATH, xml)
