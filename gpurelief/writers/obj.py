@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 
 from ..types import Mesh, Texture
 from .atomic import atomic_open, check_output_path
-from .textfmt import format_rows
+from .textfmt import float_decimals, iter_table
 
 MATERIAL_NAME = "relief"
 
@@ -29,25 +30,26 @@ def mtl_text(image_name: str | None) -> str:
     return "\n".join(lines) + "\n"
 
 
-def obj_text(mesh: Mesh, *, mtl_name: str | None) -> str:
-    """Mesh -> OBJ text: `v x y z`, `vt u v` (v up), `f a/a b/b c/c` with 1-based ids shared by v and vt."""
+def iter_obj(mesh: Mesh, *, mtl_name: str | None) -> Iterator[bytes]:
+    """Mesh -> OBJ text blocks: `v x y z`, `vt u v` (v up), `f a/a b/b c/c` with 1-based ids shared by v and vt.
+
+    Positions keep 7 significant digits (float32 precision), UVs 6 decimals.
+    """
     positions = np.asarray(mesh.positions, dtype=np.float32)
     uvs = np.asarray(mesh.uvs, dtype=np.float32)
-    vt = np.empty_like(uvs)
-    vt[:, 0] = uvs[:, 0]
-    vt[:, 1] = 1.0 - uvs[:, 1]
     faces = np.asarray(mesh.indices).reshape(-1, 3).astype(np.int64) + 1
     head = [f"# gpurelief OBJ, units {mesh.units}, {mesh.vertex_count} vertices, {mesh.triangle_count} triangles"]
     if mtl_name:
         head.append(f"mtllib {mtl_name}")
     head.append("o relief")
-    return "".join([
-        "\n".join(head) + "\n",
-        format_rows("v %.6g %.6g %.6g\n", positions),
-        format_rows("vt %.6g %.6g\n", vt),
-        f"usemtl {MATERIAL_NAME}\n" if mtl_name else "",
-        format_rows("f %d/%d %d/%d %d/%d\n", np.repeat(faces, 2, axis=1)),
-    ])
+    yield ("\n".join(head) + "\n").encode("ascii")
+    d = float_decimals(positions)
+    yield from iter_table(["v ", " ", " ", "\n"], [positions[:, 0], positions[:, 1], positions[:, 2]], [d, d, d])
+    yield from iter_table(["vt ", " ", "\n"], [uvs[:, 0], 1.0 - uvs[:, 1].astype(np.float64)], [6, 6])
+    if mtl_name:
+        yield f"usemtl {MATERIAL_NAME}\n".encode("ascii")
+    a, b, c = faces[:, 0], faces[:, 1], faces[:, 2]
+    yield from iter_table(["f ", "/", " ", "/", " ", "/", "\n"], [a, a, b, b, c, c], [0] * 6)
 
 
 def write_obj(path: str | os.PathLike, mesh: Mesh, texture: Texture | None) -> list[Path]:
@@ -66,5 +68,6 @@ def write_obj(path: str | os.PathLike, mesh: Mesh, texture: Texture | None) -> l
         f.write(mtl_text(image_name).encode("ascii"))
     written.insert(0, mtl_path)
     with atomic_open(path) as f:
-        f.write(obj_text(mesh, mtl_name=mtl_path.name).encode("ascii"))
+        for block in iter_obj(mesh, mtl_name=mtl_path.name):
+            f.write(block)
     return [path, *written]

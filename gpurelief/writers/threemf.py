@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import os
 import zipfile
+from typing import Iterator
 
 import numpy as np
 
 from ..types import Mesh
 from .atomic import atomic_open
-from .textfmt import format_rows
+from .textfmt import float_decimals, iter_hex_rows, iter_table
 
 CORE_NS = "http://schemas.microsoft.com/3dmanufacturing/core/2015/02"
 MATERIAL_NS = "http://schemas.microsoft.com/3dmanufacturing/material/2015/02"
@@ -35,43 +36,44 @@ RELS = (
 )
 
 
-def model_xml(mesh: Mesh, *, colors: np.ndarray | None = None) -> str:
-    """Mesh (+ (N, 3) uint8 vertex colours) -> the 3dmodel.model XML document."""
+def iter_model_xml(mesh: Mesh, *, colors: np.ndarray | None = None) -> Iterator[bytes]:
+    """Mesh (+ (N, 3) uint8 vertex colours) -> the 3dmodel.model XML document, in blocks."""
     positions = np.asarray(mesh.positions, dtype=np.float32)
     triangles = np.asarray(mesh.indices).reshape(-1, 3).astype(np.int64)
     unit = UNITS_3MF.get(mesh.units, "millimeter")
-    parts = [
-        '<?xml version="1.0" encoding="UTF-8"?>\n',
-        f'<model unit="{unit}" xml:lang="en-US" xmlns="{CORE_NS}" xmlns:m="{MATERIAL_NS}">\n',
-        '<metadata name="Application">gpurelief</metadata>\n<resources>\n',
-    ]
+    head = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        f'<model unit="{unit}" xml:lang="en-US" xmlns="{CORE_NS}" xmlns:m="{MATERIAL_NS}">\n'
+        '<metadata name="Application">gpurelief</metadata>\n<resources>\n'
+    )
     if colors is not None:
-        parts.append('<m:colorgroup id="2">\n')
-        parts.append(format_rows('<m:color color="#%02X%02X%02X"/>\n', np.asarray(colors, dtype=np.uint8)))
-        parts.append("</m:colorgroup>\n")
-        parts.append('<object id="1" type="model" pid="2" pindex="0">\n')
+        yield (head + '<m:colorgroup id="2">\n').encode("ascii")
+        yield from iter_hex_rows('<m:color color="#', colors, '"/>\n')
+        yield b'</m:colorgroup>\n<object id="1" type="model" pid="2" pindex="0">\n<mesh>\n<vertices>\n'
     else:
-        parts.append('<object id="1" type="model">\n')
-    parts.append("<mesh>\n<vertices>\n")
-    parts.append(format_rows('<vertex x="%.6g" y="%.6g" z="%.6g"/>\n', positions))
-    parts.append("</vertices>\n<triangles>\n")
+        yield (head + '<object id="1" type="model">\n<mesh>\n<vertices>\n').encode("ascii")
+    d = float_decimals(positions)
+    yield from iter_table(['<vertex x="', '" y="', '" z="', '"/>\n'],
+                          [positions[:, 0], positions[:, 1], positions[:, 2]], [d, d, d])
+    yield b"</vertices>\n<triangles>\n"
+    a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
     if colors is not None:
         # the colour of each corner is the colour of its vertex: p1..p3 repeat v1..v3
-        parts.append(format_rows('<triangle v1="%d" v2="%d" v3="%d" p1="%d" p2="%d" p3="%d"/>\n',
-                                 np.concatenate([triangles, triangles], axis=1)))
+        yield from iter_table(['<triangle v1="', '" v2="', '" v3="', '" p1="', '" p2="', '" p3="', '"/>\n'],
+                              [a, b, c, a, b, c], [0] * 6)
     else:
-        parts.append(format_rows('<triangle v1="%d" v2="%d" v3="%d"/>\n', triangles))
-    parts.append('</triangles>\n</mesh>\n</object>\n</resources>\n<build>\n<item objectid="1"/>\n</build>\n</model>\n')
-    return "".join(parts)
+        yield from iter_table(['<triangle v1="', '" v2="', '" v3="', '"/>\n'], [a, b, c], [0] * 3)
+    yield b'</triangles>\n</mesh>\n</object>\n</resources>\n<build>\n<item objectid="1"/>\n</build>\n</model>\n'
 
 
 def write_3mf(path: str | os.PathLike, mesh: Mesh, *, colors: np.ndarray | None = None) -> int:
     """Mesh (+ vertex colours) -> a .3mf package at `path`, atomically; -> bytes written."""
-    xml = model_xml(mesh, colors=colors).encode("utf-8")
     # deflate level 1: half the time of level 6 on this XML for a file ~1.3x larger (26 vs 20 MB at 2.1M triangles)
     with atomic_open(path) as f:
         with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as z:
             z.writestr("[Content_Types].xml", CONTENT_TYPES)
             z.writestr("_rels/.rels", RELS)
-            z.writestr(MODEL_PATH, xml)
+            with z.open(MODEL_PATH, "w", force_zip64=True) as model:
+                for block in iter_model_xml(mesh, colors=colors):
+                    model.write(block)
         return f.tell()
