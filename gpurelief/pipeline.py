@@ -223,6 +223,15 @@ def check_print_options(opts: ConvertOptions, fmt: str) -> None:
         return
     if opts.cut_transparent:
         raise OptionError(f"--cut-transparent: a printable solid needs the whole rectangle; drop the flag for .{fmt}")
+    # The glTF sizing flags would be silently ignored here; say which flag sizes a print instead.
+    defaults = ConvertOptions()
+    if opts.width != defaults.width or opts.units != defaults.units:
+        flag = "--width" if opts.width != defaults.width else "--units"
+        raise OptionError(f"{flag}: .{fmt} is sized in millimetres; use --width-mm or --height-mm instead")
+    if opts.relief != defaults.relief:
+        raise OptionError(f"--relief: .{fmt} takes the relief height in millimetres; use --relief-mm instead")
+    if opts.lithophane and opts.depth_map is not None:
+        raise OptionError("--depth-map: a lithophane's thickness comes from the photo's brightness; drop one of the two")
 
 
 def lithophane_depth(image: Image, grid_size: tuple[int, int]) -> DepthMap:

@@ -72,6 +72,10 @@ def test_lithophane_is_thick_where_the_photo_is_dark(tmp_path):
     (["--lithophane", "--base-mm", "0.2"], "--base-mm"),
     (["--border-mm", "60", "--width-mm", "100"], "--border-mm"),
     (["--cut-transparent"], "--cut-transparent"),
+    (["--width", "150", "--units", "mm"], "--width"),
+    (["--units", "cm"], "--units"),
+    (["--relief", "0.2"], "--relief"),
+    (["--lithophane", "--depth-map", "depth.png"], "--depth-map"),
 ])
 def test_cli_rejects_bad_print_sizes_in_one_line_naming_the_flag(tmp_path, photo_jpeg, args, flag, capsys):
     out = tmp_path / "out" / "plaque.stl"
