@@ -162,8 +162,25 @@ def test_solid_rejects_a_top_with_a_hole():
     keep = np.ones((5, 5), bool)
     keep[2, 2] = False
     holed = _mesh(top.positions, tris[keep].reshape(-1, 3))
-    with pytest.raises(OptionError, match="several loops"):
+    with pytest.raises(OptionError, match="does not tile its bounding rectangle"):
         solid_mesh(holed, base=1.0)
+
+
+def test_solid_rejects_a_top_with_a_slit_that_covers_the_area():
+    # vertex (3, 3) of a 6x6 grid split in two: the cells above use a copy, so edges along row 3 open up
+    # into a zero-area slit; the area still tiles the rectangle and the border loop is intact.
+    hf = Heightfield(heights=np.zeros((6, 6), np.float32), image_size=(6, 6))
+    top = grid_mesh(hf, width=50.0, units="mm")
+    tris = np.asarray(top.indices, np.int64).reshape(5, 5, 2, 3).copy()
+    copy_id = 36
+    above = tris[2]                      # cells between rows 2 and 3
+    above[above == 3 * 6 + 3] = copy_id
+    positions = np.concatenate([top.positions, top.positions[3 * 6 + 3][None]])
+    slit = _mesh(positions, tris.reshape(-1, 3))
+    with pytest.raises(OptionError, match="not a single disc"):
+        solid_mesh(slit, base=1.0)
+    with pytest.raises(OptionError, match="several loops"):  # the full edge search sees the slit's loop too
+        boundary_loop(slit.indices, slit.vertex_count)
 
 
 def test_solid_rejects_a_top_that_does_not_cover_its_rectangle():

@@ -129,16 +129,20 @@ def print_dimensions(
     return PrintDimensions(width_mm, height_mm, relief_mm, base_mm, border_mm)
 
 
-def boundary_loop(indices: np.ndarray, vertex_count: int) -> np.ndarray:
+def boundary_loop(indices: np.ndarray, vertex_count: int, *, candidates: np.ndarray | None = None) -> np.ndarray:
     """(3M,) triangle indices, counter-clockwise -> (L,) vertex ids of the boundary, in order, CCW seen from +Z.
 
-    A boundary edge is a directed edge whose reverse belongs to no triangle. Raises OptionError unless
-    the boundary is exactly one simple loop and every interior edge is shared by two consistently
-    wound triangles.
+    A boundary edge is a directed edge whose reverse belongs to no triangle. `candidates` (vertex_count,)
+    bool, when given, limits the search to edges between candidate vertices (the caller knows the boundary
+    lies among them: a ~100x smaller sort for a grid). Raises OptionError unless the boundary found is
+    exactly one simple loop and no examined edge is used twice in the same direction.
     """
     tri = np.asarray(indices).reshape(-1, 3).astype(np.int64)
     src = tri.reshape(-1)
     dst = tri[:, [1, 2, 0]].reshape(-1)
+    if candidates is not None:
+        both = candidates[src] & candidates[dst]
+        src, dst = src[both], dst[both]
     n = np.int64(vertex_count)
     keys = np.sort(src * n + dst)
     if keys.size > 1 and bool(np.any(keys[1:] == keys[:-1])):
@@ -171,11 +175,38 @@ def boundary_loop(indices: np.ndarray, vertex_count: int) -> np.ndarray:
     return loop
 
 
+def _bounds(xy: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(N, 2) -> (lo, hi); column by column, 10x faster than an axis-0 reduction over (N, 2)."""
+    return (np.array([xy[:, 0].min(), xy[:, 1].min()]), np.array([xy[:, 0].max(), xy[:, 1].max()]))
+
+
+def _check_top_covers_rectangle(xy: np.ndarray, triangles: np.ndarray) -> None:
+    """A relief top is a height field: every triangle CCW with positive area seen from +Z, and together
+    they tile the bounding rectangle (total area = rectangle area: no holes, no overlaps)."""
+    e1 = xy[triangles[:, 1]] - xy[triangles[:, 0]]
+    e2 = xy[triangles[:, 2]] - xy[triangles[:, 0]]
+    area2 = e1[:, 0] * e2[:, 1] - e1[:, 1] * e2[:, 0]
+    lo, hi = _bounds(xy)
+    extent = hi - lo
+    bad = int(np.count_nonzero(area2 <= 1e-12 * extent[0] * extent[1]))
+    if bad:
+        raise OptionError(
+            f"the top mesh has {bad} triangle(s) that are clockwise or degenerate seen from +Z; "
+            "its triangles must be counter-clockwise, as a height field's are"
+        )
+    total, rect = 0.5 * float(area2.sum()), float(extent[0] * extent[1])
+    if abs(total - rect) > 1e-6 * rect:
+        raise OptionError(
+            f"the top mesh does not tile its bounding rectangle (projected area {total:g} of {rect:g}: holes, "
+            "overlaps or a cut-out outline); a printable solid needs the whole rectangle"
+        )
+
+
 def _rectangle_corners_in_loop(xy: np.ndarray, loop: np.ndarray, tol: float) -> tuple[np.ndarray, np.ndarray]:
     """Check the loop runs CCW along the border of the XY bounding box; -> (loop rotated to start at the
     (xmin, ymin) corner, positions in it of the four corners BL, BR, TR, TL)."""
     p = xy[loop]
-    lo, hi = xy.min(axis=0), xy.max(axis=0)
+    lo, hi = _bounds(xy)
     on_border = (
         (np.abs(p[:, 0] - lo[0]) <= tol) | (np.abs(p[:, 0] - hi[0]) <= tol)
         | (np.abs(p[:, 1] - lo[1]) <= tol) | (np.abs(p[:, 1] - hi[1]) <= tol)
@@ -218,15 +249,26 @@ def solid_mesh(top: Mesh, *, base: float, border: float = 0.0, border_z: float |
     positions = np.asarray(top.positions, dtype=np.float32)
     n_top = positions.shape[0]
     xy = positions[:, :2].astype(np.float64)
-    extent = float(np.ptp(xy, axis=0).max())
-    tol = 1e-5 * extent
-    loop = boundary_loop(top.indices, n_top)
+    lo, hi = _bounds(xy)
+    tol = 1e-5 * float((hi - lo).max())
+    top_triangles = np.asarray(top.indices, dtype=np.int64).reshape(-1, 3)
+    _check_top_covers_rectangle(xy, top_triangles)
+    on_border = (
+        (np.abs(xy[:, 0] - lo[0]) <= tol) | (np.abs(xy[:, 0] - hi[0]) <= tol)
+        | (np.abs(xy[:, 1] - lo[1]) <= tol) | (np.abs(xy[:, 1] - hi[1]) <= tol)
+    )
+    loop = boundary_loop(top_triangles, n_top, candidates=on_border)
+    # Only border edges were searched; Euler's V - E + F = 1 of a disc rules out boundary elsewhere.
+    used = np.zeros(n_top, dtype=bool)
+    used[top_triangles.reshape(-1)] = True
+    faces_n = top_triangles.shape[0]
+    if 2 * (int(used.sum()) + faces_n - 1) != 3 * faces_n + loop.size:
+        raise OptionError("the top mesh is not a single disc (holes or separate pieces inside its rectangle)")
     loop, corner_at = _rectangle_corners_in_loop(xy, loop, tol)
     count = loop.size
     top_z = positions[:, 2].astype(np.float64) + base
     if top_z.min() <= 0:
         raise OptionError(f"--base-mm: the top dips below the bottom (lowest z {top_z.min():g}); heights must be >= 0")
-    lo, hi = xy.min(axis=0), xy.max(axis=0)
     nxt_i = np.roll(np.arange(count), -1)
 
     if border == 0:
@@ -286,10 +328,10 @@ def solid_mesh(top: Mesh, *, base: float, border: float = 0.0, border_z: float |
         new_normals = np.concatenate([
             np.tile(np.float32([0, 0, 1]), (n_lifted + 4, 1)), np.tile(np.float32([0, 0, -1]), (4, 1))
         ])
-    triangles = np.concatenate([np.asarray(top.indices, dtype=np.int64).reshape(-1, 3), *faces])
+    added = np.concatenate(faces)
     # Drop the step triangles that collapsed where a boundary vertex was already at frame height.
-    keep = (triangles[:, 0] != triangles[:, 1]) & (triangles[:, 1] != triangles[:, 2]) & (triangles[:, 0] != triangles[:, 2])
-    triangles = triangles[keep]
+    added = added[(added[:, 0] != added[:, 1]) & (added[:, 1] != added[:, 2]) & (added[:, 0] != added[:, 2])]
+    triangles = np.concatenate([top_triangles, added])
     vertex_count = n_top + new_xy.shape[0]
     out_positions = np.empty((vertex_count, 3), dtype=np.float32)
     out_positions[:n_top, :2] = positions[:, :2]
