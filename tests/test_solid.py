@@ -146,6 +146,18 @@ def test_solid_frame_reuses_boundary_vertices_already_at_frame_height():
     assert_printable(solid)
 
 
+def test_solid_frame_snaps_boundary_vertices_a_hair_below_it_instead_of_a_sliver_step():
+    top = grid_top()
+    z = np.asarray(top.positions)[:, 2]
+    near = z >= 5.0 - 1e-6
+    z[near] = np.float32(5.0 - 2e-5)  # 2e-5 mm under the frame: a step that thin is a sliver, not geometry
+    loop = boundary_loop(top.indices, top.vertex_count)
+    solid = solid_mesh(top, base=2.0, border=3.0, border_z=7.0)
+    assert solid.vertex_count == top.vertex_count + (loop.size - 4) + 8  # the 4 are reused, not lifted
+    assert np.all(np.asarray(solid.positions)[: top.vertex_count][near, 2] == np.float32(7.0))
+    assert_printable(solid)
+
+
 def test_boundary_loop_runs_counter_clockwise_seen_from_above():
     top = decimated_top()
     loop = boundary_loop(top.indices, top.vertex_count)

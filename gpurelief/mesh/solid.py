@@ -286,11 +286,13 @@ def solid_mesh(top: Mesh, *, base: float, border: float = 0.0, border_z: float |
         faces = [walls, bottom]
     else:
         z_frame = float(top_z.max()) if border_z is None else float(border_z)
-        if z_frame < top_z.max() - 1e-6 * max(z_frame, 1.0):
+        if z_frame < top_z.max() - 1e-5 * max(z_frame, 1.0):
             raise OptionError(f"--border-mm: the frame ({z_frame:g}) would be lower than the relief ({top_z.max():g})")
-        # Inner loop at frame height: reuse a top boundary vertex already at that height (no zero-area step).
-        eps = 1e-6 * max(z_frame, 1.0)
+        # Inner loop at frame height: a top boundary vertex within eps of it is snapped to it and reused, so
+        # no step is thinner than eps (a sub-ULP step would collapse to zero area in float32).
+        eps = 1e-5 * max(z_frame, 1.0)
         lifted = top_z[loop] < z_frame - eps
+        top_z[loop[~lifted]] = z_frame
         inner = loop.copy()
         inner[lifted] = n_top + np.arange(int(lifted.sum()))
         n_lifted = int(lifted.sum())
