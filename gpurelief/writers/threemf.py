@@ -58,8 +58,9 @@ def iter_model_xml(mesh: Mesh, *, colors: np.ndarray | None = None) -> Iterator[
     yield b"</vertices>\n<triangles>\n"
     a, b, c = triangles[:, 0], triangles[:, 1], triangles[:, 2]
     if colors is not None:
-        # the colour of each corner is the colour of its vertex: p1..p3 repeat v1..v3
-        yield from iter_table(['<triangle v1="', '" v2="', '" v3="', '" p1="', '" p2="', '" p3="', '"/>\n'],
+        # the colour of each corner is the colour of its vertex: p1..p3 repeat v1..v3. The pid is repeated on
+        # each triangle although the object names it: lib3mf 2.5 ignores p2/p3 without it (all corners get p1).
+        yield from iter_table(['<triangle v1="', '" v2="', '" v3="', '" pid="2" p1="', '" p2="', '" p3="', '"/>\n'],
                               [a, b, c, a, b, c], [0] * 6)
     else:
         yield from iter_table(['<triangle v1="', '" v2="', '" v3="', '"/>\n'], [a, b, c], [0] * 3)
