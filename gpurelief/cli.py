@@ -11,7 +11,11 @@ from . import __version__
 from .errors import ExitStatus, GpureliefError
 from .pipeline import DEFAULT_MAX_SIZE, UNITS_TO_METRES, ConvertOptions, convert, depth
 from .texture import DEFAULT_TEXTURE_MAX, TEXTURE_FORMATS
+from .mesh.solid import (
+    DEFAULT_BASE_MM, DEFAULT_RELIEF_MM, DEFAULT_WIDTH_MM, LITHOPHANE_BASE_MM, LITHOPHANE_RELIEF_MM, MIN_BASE_MM,
+)
 from .writers import FORMATS
+from .writers.stl import STL_MAX_BYTES
 
 
 def _max_size(text: str) -> int | None:
@@ -65,11 +69,6 @@ def add_depth_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_print_options(p: argparse.ArgumentParser) -> None:
-    from .mesh.solid import (
-        DEFAULT_BASE_MM, DEFAULT_RELIEF_MM, DEFAULT_WIDTH_MM, LITHOPHANE_BASE_MM, LITHOPHANE_RELIEF_MM, MIN_BASE_MM,
-    )
-    from .writers.stl import STL_MAX_BYTES
-
     g = p.add_argument_group(
         "printing (.stl .3mf .obj .ply: a closed solid in millimetres, bottom at z = 0)"
     )

@@ -19,6 +19,7 @@ from .decode import DEFAULT_MAX_PIXELS, load_image
 from .depth import estimate_depth, load_depth_map
 from .errors import OptionError
 from .mesh.grid import grid_mesh
+from .mesh.solid import print_dimensions, solid_mesh, solid_triangle_bound
 from .texture import DEFAULT_TEXTURE_MAX, make_texture, raw_uvs
 from .types import DepthMap, Heightfield, Image, Mesh, Texture
 from .writers import PRINT_FORMATS, format_for
@@ -26,6 +27,10 @@ from .writers.atomic import check_output_path
 from .writers.glb import write_glb
 from .writers.gltf import write_gltf
 from .writers.gltf_doc import ALPHA_MODES, MaterialOptions
+from .writers.obj import write_obj
+from .writers.ply import write_ply
+from .writers.stl import check_stl_size, write_stl
+from .writers.threemf import write_3mf
 
 UNITS_TO_METRES = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254, "ft": 0.3048}
 DEFAULT_MAX_SIZE = 1024
@@ -248,9 +253,6 @@ def build_solid(
     The top is the relief grid (heights from depth, or from 1 - luminance for --lithophane), lifted by the
     base; walls follow its boundary down to a flat bottom; --border-mm adds a frame at full thickness.
     """
-    from .mesh.solid import print_dimensions, solid_mesh, solid_triangle_bound
-    from .writers.stl import check_stl_size
-
     image_size = (image.height, image.width)
     grid_size = ops.grid_shape(image_size, opts.max_size)
     dims = print_dimensions(
@@ -281,20 +283,12 @@ def write_print(
 ) -> tuple[list[Path], int]:
     """Solid (mm) -> .stl | .3mf | .obj (+ .mtl + texture) | .ply (colours, or UVs + texture); -> (paths, bytes)."""
     if fmt == "stl":
-        from .writers.stl import write_stl
-
         return [output], write_stl(output, mesh, allow_large=opts.allow_large_stl)
     if fmt == "3mf":
-        from .writers.threemf import write_3mf
-
         return [output], write_3mf(output, mesh, colors=colors)
     if fmt == "obj":
-        from .writers.obj import write_obj
-
         paths = write_obj(output, mesh, texture)
     else:
-        from .writers.ply import write_ply
-
         paths = write_ply(output, mesh, colors=colors, texture=texture)
     return paths, sum(p.stat().st_size for p in paths)
 
