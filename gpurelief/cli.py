@@ -11,6 +11,11 @@ from . import __version__
 from .errors import ExitStatus, GpureliefError
 from .pipeline import DEFAULT_MAX_SIZE, UNITS_TO_METRES, ConvertOptions, convert, depth
 from .texture import DEFAULT_TEXTURE_MAX, TEXTURE_FORMATS
+from .mesh.solid import (
+    DEFAULT_BASE_MM, DEFAULT_RELIEF_MM, DEFAULT_WIDTH_MM, LITHOPHANE_BASE_MM, LITHOPHANE_RELIEF_MM, MIN_BASE_MM,
+)
+from .writers import FORMATS
+from .writers.stl import STL_MAX_BYTES
 
 
 def _max_size(text: str) -> int | None:
@@ -251,6 +256,27 @@ def add_compact_options(p: argparse.ArgumentParser) -> None:
                    help="geometry encoding: none (float), quantize (KHR_mesh_quantization), meshopt "
                    "(EXT_meshopt_compression, pip extra [compress]), draco (KHR_draco_mesh_compression, extra [draco], slow)")
 
+def add_print_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "printing (.stl .3mf .obj .ply: a closed solid in millimetres, bottom at z = 0)"
+    )
+    g.add_argument("--width-mm", type=float, metavar="MM",
+                   help=f"outer width incl. any border (default {DEFAULT_WIDTH_MM:g}); the height follows the photo's aspect")
+    g.add_argument("--height-mm", type=float, metavar="MM", help="outer height instead of --width-mm; the width follows")
+    g.add_argument("--relief-mm", type=float, metavar="MM",
+                   help=f"relief height above the base (default {DEFAULT_RELIEF_MM:g}; lithophane {LITHOPHANE_RELIEF_MM:g})")
+    g.add_argument("--base-mm", type=float, metavar="MM",
+                   help=f"solid base under the relief (default {DEFAULT_BASE_MM:g}; lithophane: minimum thickness "
+                   f"{LITHOPHANE_BASE_MM:g}; at least {MIN_BASE_MM:g})")
+    g.add_argument("--border-mm", type=float, default=0.0, metavar="MM",
+                   help="flat frame this wide around the relief, at full thickness (default 0 = none)")
+    g.add_argument("--lithophane", action="store_true",
+                   help="backlit print: thickness from the photo's darkness (dark = thick), base = minimum thickness")
+    g.add_argument("--allow-large-stl", action="store_true",
+                   help=f"write an STL over {STL_MAX_BYTES / 1e6:g} MB (refused by default; slicers struggle)")
+    g.add_argument("--ply-texture", action="store_true",
+                   help=".ply: UVs + a texture file beside it instead of per-vertex colours")
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -271,8 +297,9 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Example: gpurelief convert photo.jpg -o photo.glb --relief 0.15 --width 30 --units cm",
     )
     c.add_argument("input", help="image file: JPEG, PNG, BMP, GIF, TIFF, WebP")
-    c.add_argument("-o", "--output", required=True, help="output file; the suffix picks the format (.glb, .gltf)")
-    c.add_argument("--format", choices=["glb", "gltf"], help="output format when the suffix does not say it")
+    c.add_argument("-o", "--output", required=True,
+                   help="output file; the suffix picks the format (.glb, .gltf; print: .stl, .3mf, .obj, .ply)")
+    c.add_argument("--format", choices=sorted(set(FORMATS.values())), help="output format when the suffix does not say it")
     add_input_options(c)
     add_depth_options(c)
     add_depth_model_options(c)
@@ -296,6 +323,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--alpha-cutoff", type=float, default=0.5, help="alpha threshold for --alpha-mode mask (default 0.5)")
     add_device_options(c)
     add_compact_options(c)
+    add_print_options(c)
 
     d = sub.add_parser(
         "depth", parents=[common], help="photo -> depth map (.png 16-bit or .npy float32)",
@@ -322,6 +350,9 @@ OPTION_NAMES = {
     "mesh", "max_error", "max_triangles", "compress", "preset",
 }
 OPTION_NAMES |= {"device"}
+OPTION_NAMES |= {
+    "width_mm", "height_mm", "relief_mm", "base_mm", "border_mm", "lithophane", "allow_large_stl", "ply_texture",
+}
 
 
 def options_from_args(args: argparse.Namespace) -> ConvertOptions:
@@ -364,6 +395,8 @@ def run(args: argparse.Namespace) -> int:
             )
             if result.max_error is not None:
                 print(f"{'max error':<12}{result.max_error:.6g} {opts.units} (measured over every sample)", file=sys.stderr)
+            if result.size_mm:
+                print("{:<12}{:.1f} x {:.1f} x {:.1f} mm".format("size", *result.size_mm), file=sys.stderr)
         print(", ".join(str(p) for p in result.outputs))
     elif args.command == "depth":
         out = depth(args.input, args.output, opts, report=report)

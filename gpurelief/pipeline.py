@@ -21,13 +21,18 @@ from .depth import estimate_depth, load_depth_map
 from .errors import DeviceError, GpureliefError, OptionError
 from .mesh.grid import grid_mesh
 from .presets import apply_preset
+from .mesh.solid import print_dimensions, solid_mesh, solid_triangle_bound
 from .texture import DEFAULT_TEXTURE_MAX, make_texture, raw_uvs
 from .types import DepthMap, Heightfield, Image, Mesh, Texture
-from .writers import format_for
+from .writers import PRINT_FORMATS, format_for
 from .writers.atomic import check_output_path
 from .writers.glb import write_glb
 from .writers.gltf import write_gltf
 from .writers.gltf_doc import ALPHA_MODES, MaterialOptions
+from .writers.obj import write_obj
+from .writers.ply import write_ply
+from .writers.stl import check_stl_size, write_stl
+from .writers.threemf import write_3mf
 
 UNITS_TO_METRES = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254, "ft": 0.3048}
 DEFAULT_MAX_SIZE = 1024
@@ -77,6 +82,15 @@ class ConvertOptions:
     max_triangles: int | None = None       # adaptive: upper limit on triangles
     compress: str = "none"                 # none | quantize | meshopt | draco
     preset: str | None = None              # web | ar | print | archive (fills options left at defaults)
+    # printable solid (print formats .stl .3mf .obj .ply; millimetres; None = default of print_dimensions)
+    width_mm: float | None = None
+    height_mm: float | None = None
+    relief_mm: float | None = None
+    base_mm: float | None = None
+    border_mm: float = 0.0
+    lithophane: bool = False
+    allow_large_stl: bool = False
+    ply_texture: bool = False
 
     def validate(self) -> "ConvertOptions":
         parse_device(self.device)
@@ -132,6 +146,7 @@ class ConvertResult:
     device: str = "cpu"                                  # backend description, e.g. "cuda:0 (NVIDIA H100 ...)"
     notes: list[str] = field(default_factory=list)       # e.g. why --device auto fell back to the CPU
     max_error: float | None = None  # adaptive mesh: measured max vertical error over every sample, in --units
+    size_mm: tuple[float, float, float] | None = None  # print formats: (width, height, thickness)
 
 
 class StageTimer:
@@ -167,7 +182,7 @@ def _options(options: ConvertOptions | None, overrides: dict) -> ConvertOptions:
 def refuse_overwriting_inputs(output: Path, input, opts: ConvertOptions) -> None:
     """An output (or a .gltf's sidecar .bin / _texture file) must never replace an input file."""
     inputs = [p for p in (input, opts.depth_map) if isinstance(p, (str, os.PathLike))]
-    targets = [output, output.with_suffix(".bin")] + [
+    targets = [output, output.with_suffix(".bin"), output.with_suffix(".mtl")] + [
         output.with_name(output.stem + "_texture" + s) for s in (".jpg", ".png", ".webp")
     ]
     for src in inputs:
@@ -235,31 +250,39 @@ def build_mesh(
     return mesh, hf
 
 
-def adaptive_from_options(hf: Heightfield, opts: ConvertOptions, width_m: float) -> Mesh:
-    """--mesh adaptive: --max-error in --units (or % of the relief height) and/or --max-triangles."""
+def adaptive_from_options(
+    hf: Heightfield, opts: ConvertOptions, width: float, *, relief_frac: float | None = None, units: str = "m",
+    error_units: str | None = None,
+) -> Mesh:
+    """--mesh adaptive: --max-error in `error_units` (default --units; or % of the relief height) and/or
+    --max-triangles. width is in `units` (metres for glTF, millimetres for print solids); so is the mesh.
+    """
     from .mesh.adaptive import adaptive_mesh, parse_max_error
 
-    max_error_m = max_error_frac = None
+    max_error_model = max_error_frac = None
     if opts.max_error is not None:
         value, pct = parse_max_error(opts.max_error)
         if pct:
             max_error_frac = value / 100.0
         else:
-            max_error_m = value * UNITS_TO_METRES[opts.units]
+            max_error_model = value * UNITS_TO_METRES[error_units or opts.units] / UNITS_TO_METRES[units]
     elif opts.max_triangles is None:
         max_error_frac = 0.001  # the documented default: 0.1% of the relief height
     return adaptive_mesh(
-        hf, width=width_m, relief_frac=opts.relief, max_error=max_error_m, max_error_frac=max_error_frac,
-        max_triangles=opts.max_triangles,
+        hf, width=width, relief_frac=opts.relief if relief_frac is None else relief_frac, units=units,
+        max_error=max_error_model, max_error_frac=max_error_frac, max_triangles=opts.max_triangles,
     )
 
 
 def write_mesh(
-    output: Path, fmt: str, mesh: Mesh, texture: Texture | None, image: Image, opts: ConvertOptions
+    output: Path, fmt: str, mesh: Mesh, texture: Texture | None, image: Image, opts: ConvertOptions,
+    *, colors: np.ndarray | None = None,
 ) -> tuple[list[Path], int]:
     material = MaterialOptions(
         double_sided=opts.double_sided, unlit=opts.unlit, alpha_mode=opts.alpha_mode, alpha_cutoff=opts.alpha_cutoff
     )
+    if fmt in PRINT_FORMATS:
+        return write_print(output, fmt, mesh, texture, opts, colors=colors)
     extras = {"source": image.path.name if image.path else None, "width": opts.width, "units": opts.units}
     if fmt == "glb":
         size = write_glb(
@@ -272,6 +295,96 @@ def write_mesh(
     return paths, sum(p.stat().st_size for p in paths)
 
 
+PRINT_FLAGS = {
+    "width_mm": "--width-mm", "height_mm": "--height-mm", "relief_mm": "--relief-mm", "base_mm": "--base-mm",
+    "border_mm": "--border-mm", "lithophane": "--lithophane", "allow_large_stl": "--allow-large-stl",
+    "ply_texture": "--ply-texture",
+}
+
+
+def check_print_options(opts: ConvertOptions, fmt: str) -> None:
+    """Print flags belong to print formats; print formats cannot take a cut-out (holed) top."""
+    if fmt not in PRINT_FORMATS:
+        given = [flag for name, flag in PRINT_FLAGS.items() if getattr(opts, name) not in (None, False, 0.0)]
+        if given:
+            raise OptionError(
+                f"{given[0]}: applies to the print formats (.stl, .3mf, .obj, .ply), not .{fmt}; "
+                "size glTF output with --width and --units"
+            )
+        return
+    if opts.cut_transparent:
+        raise OptionError(f"--cut-transparent: a printable solid needs the whole rectangle; drop the flag for .{fmt}")
+    # The glTF sizing flags would be silently ignored here; say which flag sizes a print instead.
+    defaults = ConvertOptions()
+    if opts.width != defaults.width or opts.units != defaults.units:
+        flag = "--width" if opts.width != defaults.width else "--units"
+        raise OptionError(f"{flag}: .{fmt} is sized in millimetres; use --width-mm or --height-mm instead")
+    if opts.relief != defaults.relief:
+        raise OptionError(f"--relief: .{fmt} takes the relief height in millimetres; use --relief-mm instead")
+    if opts.lithophane and opts.depth_map is not None:
+        raise OptionError("--depth-map: a lithophane's thickness comes from the photo's brightness; drop one of the two")
+
+
+def lithophane_depth(image: Image, grid_size: tuple[int, int]) -> DepthMap:
+    """Photo -> 'depth' 1 - luminance at the grid size: dark = thick, so a backlit print shows the photo."""
+    pixels = ops.resize_rgb(np.ascontiguousarray(image.pixels[..., :3]), grid_size)
+    return DepthMap(values=np.float32(1.0) - ops.luminance(pixels), source="lithophane")
+
+
+def build_solid(
+    image: Image, opts: ConvertOptions, timer: StageTimer, fmt: str
+) -> tuple[Mesh, Heightfield, tuple[float, float, float]]:
+    """Image -> (closed solid Mesh in millimetres, bottom at z = 0, Heightfield, (width, height, thickness) mm).
+
+    The top is the relief grid (heights from depth, or from 1 - luminance for --lithophane), lifted by the
+    base; walls follow its boundary down to a flat bottom; --border-mm adds a frame at full thickness.
+    """
+    image_size = (image.height, image.width)
+    grid_size = ops.grid_shape(image_size, opts.max_size)
+    dims = print_dimensions(
+        grid_size, image_size, width_mm=opts.width_mm, height_mm=opts.height_mm, relief_mm=opts.relief_mm,
+        base_mm=opts.base_mm, border_mm=opts.border_mm, lithophane=opts.lithophane,
+    )
+    if fmt == "stl":  # refuse before any work: the count is known from the grid
+        check_stl_size(solid_triangle_bound(grid_size, border=dims.border_mm > 0), allow_large=opts.allow_large_stl)
+    with timer.stage("depth"):
+        depth = lithophane_depth(image, grid_size) if opts.lithophane else compute_depth(image, opts, grid_size)
+    with timer.stage("condition"):
+        clip = opts.clip_pct if opts.clip_pct is not None else ((0.0, 100.0) if opts.lithophane else clip_percentiles(opts))
+        hf = condition(
+            depth, image_size=image_size, grid_size=grid_size, clip_pct=clip, invert=opts.invert,
+            smooth_px=opts.smooth_px, gamma=opts.gamma, contrast=opts.contrast,
+        )
+    with timer.stage("mesh"):
+        relief_frac = dims.relief_mm / dims.relief_width_mm
+        if opts.mesh == "adaptive":  # --max-error is in millimetres here (print formats refuse --units)
+            top = adaptive_from_options(
+                hf, opts, dims.relief_width_mm, relief_frac=relief_frac, units="mm", error_units="mm"
+            )
+        else:
+            top = grid_mesh(hf, width=dims.relief_width_mm, relief_frac=relief_frac, units="mm")
+        mesh = solid_mesh(
+            top, base=dims.base_mm, border=dims.border_mm, border_z=dims.thickness_mm if dims.border_mm else None
+        )
+    return mesh, hf, (dims.width_mm, dims.height_mm, dims.thickness_mm)
+
+
+def write_print(
+    output: Path, fmt: str, mesh: Mesh, texture: Texture | None, opts: ConvertOptions,
+    *, colors: np.ndarray | None = None,
+) -> tuple[list[Path], int]:
+    """Solid (mm) -> .stl | .3mf | .obj (+ .mtl + texture) | .ply (colours, or UVs + texture); -> (paths, bytes)."""
+    if fmt == "stl":
+        return [output], write_stl(output, mesh, allow_large=opts.allow_large_stl)
+    if fmt == "3mf":
+        return [output], write_3mf(output, mesh, colors=colors)
+    if fmt == "obj":
+        paths = write_obj(output, mesh, texture)
+    else:
+        paths = write_ply(output, mesh, colors=colors, texture=texture)
+    return paths, sum(p.stat().st_size for p in paths)
+
+
 def convert(
     input: str | os.PathLike | Image,
     output: str | os.PathLike,
@@ -280,7 +393,8 @@ def convert(
     report: Callable[[str, float], None] | None = None,
     **overrides,
 ) -> ConvertResult:
-    """Photo file (or Image) -> relief model file(s) at `output` (.glb, or .gltf + .bin + texture).
+    """Photo file (or Image) -> relief model file(s) at `output` (.glb, or .gltf + .bin + texture; or a
+    closed solid in millimetres for the print formats .stl, .3mf, .obj + .mtl + texture, .ply).
 
     Options come as a ConvertOptions and/or keyword overrides (`convert("a.jpg", "a.glb", relief=0.2)`).
     `report(stage, seconds)` is called as each stage ends (the CLI's -v).
@@ -288,6 +402,8 @@ def convert(
     opts = _options(options, overrides)
     output = Path(output)
     fmt = format_for(output, opts.format)
+    printing = fmt in PRINT_FORMATS
+    check_print_options(opts, fmt)
     check_output_path(output)
     refuse_overwriting_inputs(output, input, opts)
     timer = StageTimer(report)
@@ -296,33 +412,42 @@ def convert(
     with timer.stage("decode"):
         image = input if isinstance(input, Image) else load_image(input, frame=opts.frame, max_pixels=opts.max_pixels)
     notes: list[str] = []
-    if backend.is_gpu and (opts.mesh == "adaptive" or opts.compress != "none"):
-        # the adaptive mesher and the compressed writers have no device path yet
-        backend = cpu_backend("--mesh adaptive / --compress run on the CPU")
+    if backend.is_gpu and (printing or opts.mesh == "adaptive" or opts.compress != "none"):
+        # the adaptive mesher, the solid builder and the compressed writers have no device path yet
+        backend = cpu_backend("--mesh adaptive, --compress and print formats run on the CPU")
 
     def mesh_texture_write(backend: Backend):
+        colors = texture = size_mm = None
         with backend.activate():
-            mesh, hf = build_mesh(image, opts, timer, backend)
-            with timer.stage("texture"):
-                texture, orientation = make_texture(
-                    image, texture_format=opts.texture_format, texture_max=opts.texture_max, quality=opts.texture_quality
-                )
-                if orientation != 1:
-                    mesh.uvs = raw_uvs(mesh.uvs, orientation)
+            if printing:
+                mesh, hf, size_mm = build_solid(image, opts, timer, fmt)
+                if fmt == "3mf" or (fmt == "ply" and not opts.ply_texture):
+                    with timer.stage("colors"):
+                        colors = ops.sample_rgb(image.pixels, mesh.uvs)
+            else:
+                mesh, hf = build_mesh(image, opts, timer, backend)
+            if colors is None and fmt != "stl":
+                with timer.stage("texture"):
+                    texture, orientation = make_texture(
+                        image, texture_format=opts.texture_format, texture_max=opts.texture_max,
+                        quality=opts.texture_quality,
+                    )
+                    if orientation != 1:
+                        mesh.uvs = raw_uvs(mesh.uvs, orientation)
             with timer.stage("write"):
-                outputs, size = write_mesh(output, fmt, mesh, texture, image, opts)
-        return mesh, hf, outputs, size
+                outputs, size = write_mesh(output, fmt, mesh, texture, image, opts, colors=colors)
+        return mesh, hf, outputs, size, size_mm
 
     auto_gpu = parse_device(opts.device)[0] == "auto" and backend.name != "cpu"
     try:
-        mesh, hf, outputs, size = mesh_texture_write(backend)
+        mesh, hf, outputs, size, size_mm = mesh_texture_write(backend)
     except DeviceError as exc:
         if not auto_gpu:
             raise
         # auto promised a result: the output is written atomically, so redoing it on the CPU is safe
         notes.append(f"{exc}; --device auto fell back to the CPU")
         backend = cpu_backend()
-        mesh, hf, outputs, size = mesh_texture_write(backend)
+        mesh, hf, outputs, size, size_mm = mesh_texture_write(backend)
     except GpureliefError:
         raise  # the user's input or options: the CPU would fail the same way
     except Exception as exc:
@@ -333,7 +458,7 @@ def convert(
             "(please report this; --device cuda shows the traceback with --traceback)"
         )
         backend = cpu_backend()
-        mesh, hf, outputs, size = mesh_texture_write(backend)
+        mesh, hf, outputs, size, size_mm = mesh_texture_write(backend)
     return ConvertResult(
         outputs=outputs,
         vertex_count=mesh.vertex_count,
@@ -345,6 +470,7 @@ def convert(
         device=backend.description + (f" [{backend.note}]" if backend.note else ""),
         notes=notes,
         max_error=(mesh.extras["max_error"] / UNITS_TO_METRES[opts.units]) if "max_error" in mesh.extras else None,
+        size_mm=size_mm,
     )
 
 

@@ -26,18 +26,20 @@ def nvrtc_compile(source: str, name: str, options) -> tuple[bool, str, bytes, st
     opts = [o.encode() for o in options]
     (result,) = nvrtc.nvrtcCompileProgram(prog, len(opts), opts)
     _, size = nvrtc.nvrtcGetProgramLogSize(prog)
-    log = b" " * size
+    # NVRTC writes into the buffer: never pass an immutable bytes object (b" " * 1 is CPython's shared
+    # one-byte b" " singleton, and overwriting it corrupts every later b" " in the process)
+    log = bytearray(size)
     nvrtc.nvrtcGetProgramLog(prog, log)
     cubin = ptx = b""
     if result == nvrtc.nvrtcResult.NVRTC_SUCCESS:
         _, size = nvrtc.nvrtcGetCUBINSize(prog)
-        cubin = b" " * size
+        cubin = bytearray(size)
         nvrtc.nvrtcGetCUBIN(prog, cubin)
         _, size = nvrtc.nvrtcGetPTXSize(prog)
-        ptx = b" " * size
+        ptx = bytearray(size)
         nvrtc.nvrtcGetPTX(prog, ptx)
     nvrtc.nvrtcDestroyProgram(prog)
-    return result == nvrtc.nvrtcResult.NVRTC_SUCCESS, log.rstrip(b"\0 ").decode(), cubin, ptx.decode(errors="replace")
+    return result == nvrtc.nvrtcResult.NVRTC_SUCCESS, bytes(log).rstrip(b"\0 ").decode(), bytes(cubin), bytes(ptx).decode(errors="replace")
 
 
 @pytest.mark.parametrize("arch", ARCHS)

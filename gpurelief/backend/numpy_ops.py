@@ -274,3 +274,11 @@ def quantize_normals(normals: np.ndarray, half_extent: np.ndarray) -> np.ndarray
 def quantize_uvs(uvs: np.ndarray) -> np.ndarray:
     """(N, 2) float32 UVs in [0, 1] -> (N, 2) uint16 normalized (u * 65535)."""
     return np.clip(np.rint(uvs * np.float32(65535.0)), 0, 65535).astype(np.uint16)
+
+
+def sample_rgb(pixels: np.ndarray, uvs: np.ndarray) -> np.ndarray:
+    """(H, W, C) uint8 photo, (N, 2) glTF UVs (v down) -> (N, 3) uint8 colour of the pixel under each UV."""
+    h, w = pixels.shape[:2]
+    cols = np.clip((uvs[:, 0] * np.float32(w)).astype(np.int64), 0, w - 1)
+    rows = np.clip((uvs[:, 1] * np.float32(h)).astype(np.int64), 0, h - 1)
+    return np.ascontiguousarray(pixels[rows, cols, :3])

@@ -1,11 +1,14 @@
-"""Writers, chosen by suffix: .glb (binary glTF), .gltf (+ .bin + texture file)."""
+"""Writers, chosen by suffix: .glb (binary glTF), .gltf (+ .bin + texture file); print formats (closed solid in
+millimetres): .stl (binary), .3mf, .obj (+ .mtl + texture), .ply (binary)."""
 from __future__ import annotations
 
 from pathlib import Path
 
 from ..errors import OptionError
 
-FORMATS = {".glb": "glb", ".gltf": "gltf"}
+FORMATS = {".glb": "glb", ".gltf": "gltf", ".stl": "stl", ".3mf": "3mf", ".obj": "obj", ".ply": "ply"}
+# Formats that get the closed, millimetre-sized solid (top + walls + bottom) instead of the open relief surface.
+PRINT_FORMATS = frozenset({"stl", "3mf", "obj", "ply"})
 
 
 def format_for(path: str | Path, explicit: str | None = None) -> str:
