@@ -40,6 +40,26 @@ def _positive_int_or_none(text: str) -> int | None:
     return n or None
 
 
+def _device(text: str) -> str:
+    from .backend.device import DEVICE_CHOICES, parse_device
+    from .errors import OptionError
+
+    try:
+        parse_device(text)
+    except OptionError:
+        raise argparse.ArgumentTypeError(f"expected {DEVICE_CHOICES}, got {text!r}") from None
+    return text.strip().lower()
+
+
+def add_device_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("device")
+    g.add_argument(
+        "--device", type=_device, default="auto", metavar="auto|cpu|cuda[:N]",
+        help="where conditioning and meshing run: auto = the GPU when CuPy sees one, else the CPU (-v says "
+        "which); cuda[:N] = that GPU or an error; cpu = numpy (default auto)",
+    )
+
+
 def add_input_options(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("input")
     g.add_argument("--frame", type=int, default=0, metavar="N", help="frame of an animated GIF / multi-page TIFF (default 0)")
@@ -205,25 +225,6 @@ def add_doctor_parser(sub, common: argparse.ArgumentParser) -> None:
     d.add_argument("--json", action="store_true", help="machine-readable output")
     d.set_defaults(handler=_doctor)
 
-
-def _device(text: str) -> str:
-    from .backend.device import DEVICE_CHOICES, parse_device
-    from .errors import OptionError
-
-    try:
-        parse_device(text)
-    except OptionError:
-        raise argparse.ArgumentTypeError(f"expected {DEVICE_CHOICES}, got {text!r}") from None
-    return text.strip().lower()
-
-
-def add_device_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("device")
-    g.add_argument(
-        "--device", type=_device, default="auto", metavar="auto|cpu|cuda[:N]",
-        help="where conditioning and meshing run: auto = the GPU when CuPy sees one, else the CPU (-v says "
-        "which); cuda[:N] = that GPU or an error; cpu = numpy (default auto)",
-    )
 
 def _max_triangles(text: str) -> int:
     try:

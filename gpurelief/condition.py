@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .backend import is_device_array
 from .backend import numpy_ops as ops
 from .errors import OptionError
 from .types import DepthMap, Heightfield
@@ -38,7 +39,11 @@ def condition(
         raise OptionError(f"--contrast: expected a positive number, got {contrast}")
     if smooth_px < 0:
         raise OptionError(f"--smooth: expected >= 0 grid samples, got {smooth_px}")
-    values = np.asarray(depth.values, dtype=np.float32)
+    values = depth.values
+    if is_device_array(values) and tuple(values.shape) != tuple(grid_size):
+        values = values.get()  # resampling runs on the host
+    if not is_device_array(values):  # a device map of the grid's size stays where it is
+        values = np.asarray(values, dtype=np.float32)
     if values.shape != tuple(grid_size):
         if not np.isfinite(values).all():
             # resampling would spread NaN; fill no-data with the lowest value first

@@ -165,3 +165,15 @@ def test_gpu_convert_writes_the_same_glb_as_the_cpu(tmp_path, photo_jpeg, gltf_v
     assert (tmp_path / "gpu.glb").read_bytes() == (tmp_path / "cpu.glb").read_bytes()
     assert cpu.vertex_count == gpu.vertex_count
     gltf_validator(tmp_path / "gpu.glb")
+
+
+def test_gpu_condition_keeps_a_device_depth_map_on_the_device(cp):
+    from gpurelief.backend import cupy_ops
+    from gpurelief.condition import condition
+    from gpurelief.types import DepthMap
+
+    depth = np.random.default_rng(9).random((40, 60), dtype=np.float32)
+    hf = condition(DepthMap(cp.asarray(depth)), image_size=(40, 60), grid_size=(40, 60), clip_pct=(1.0, 99.0),
+                   array_ops=cupy_ops)
+    assert isinstance(hf.heights, cp.ndarray)
+    same_bits(hf.heights, N.condition_heights(depth, clip_lo_pct=1.0, clip_hi_pct=99.0))

@@ -173,3 +173,61 @@ def test_glb_into_memory_from_host_arrays_equals_the_file_bytes():
 def test_glb_into_rejects_a_short_buffer():
     with pytest.raises(ValueError, match="at least"):
         glb_into(build_document(_mesh((3, 3)), None), np.empty(10, np.uint8))
+
+
+def test_cupy_copier_copies_the_right_byte_ranges_with_a_stand_in_runtime(monkeypatch):
+    """CupyCopier's own calls (pointer + offset, size, direction, stream, events) against a stand-in
+    CUDA runtime that copies host memory with memmove. Not a GPU test: it cannot see asynchrony."""
+    import ctypes
+    import sys
+    import types
+
+    from gpurelief.writers.device_stream import CupyCopier
+
+    calls = []
+
+    class Event:
+        def __init__(self, disable_timing=False):
+            self.recorded = False
+
+        def record(self, stream=None):
+            self.recorded = True
+
+        def synchronize(self):
+            assert self.recorded
+
+    class Stream:
+        ptr = 1234
+
+        def __init__(self, non_blocking=False):
+            assert non_blocking  # must not serialise with the legacy default stream
+
+        def wait_event(self, event):
+            calls.append("wait_event")
+
+    def memcpy_async(dst, src, size, kind, stream):
+        assert kind == 2 and stream == Stream.ptr
+        calls.append(size)
+        ctypes.memmove(dst, src, size)
+
+    def record_on_current_stream():
+        event = Event()
+        event.record()
+        return event
+
+    current = types.SimpleNamespace(record=record_on_current_stream)
+    runtime = types.SimpleNamespace(memcpyAsync=memcpy_async, memcpyDeviceToHost=2)
+    cupy = types.SimpleNamespace(cuda=types.SimpleNamespace(
+        Stream=Stream, Event=Event, runtime=runtime, get_current_stream=lambda: current))
+    cupyx = types.SimpleNamespace(empty_pinned=lambda shape, dtype: np.empty(shape, dtype))
+    monkeypatch.setitem(sys.modules, "cupy", cupy)
+    monkeypatch.setitem(sys.modules, "cupyx", cupyx)
+
+    data = np.random.default_rng(3).integers(0, 255, 10_001, dtype=np.uint8)
+
+    device_like = types.SimpleNamespace(nbytes=data.nbytes, data=types.SimpleNamespace(ptr=data.ctypes.data))
+
+    out = io.BytesIO()
+    stream_chunks(out.write, [b"<", DevicePiece(device_like), b">"], CupyCopier(), chunk_bytes=4096)
+    assert out.getvalue() == b"<" + data.tobytes() + b">"
+    assert calls == ["wait_event", 4096, 4096, 1809]
