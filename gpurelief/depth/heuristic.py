@@ -8,6 +8,8 @@ Cues, each a classic monocular depth cue and each normalised per image to [0, 1]
   contrast   higher local contrast is nearer (aerial perspective washes far detail out)
   focus      in-focus is nearer (edge sharpness: Laplacian energy over gradient energy)
   haze       whiter, less saturated is farther (colour-attenuation prior, Zhu et al. 2015)
+The appearance cues are centred per image row before they are added, so they move regions nearer or
+farther than the ground beside them without bending the ground plane's row profile.
 The weighted sum is refined by a guided filter (He et al. 2013) with the photo's lightness as the guide,
 so the map follows the photo's edges: objects come out as coherent shapes with clean silhouettes.
 
@@ -155,7 +157,12 @@ def estimate_depth(
     cues = depth_cues(pixels, work, used)
     fused = np.zeros(work, dtype=np.float32)
     for name in used:
-        fused += np.float32(weights[name]) * cues[name]
+        cue = cues[name]
+        if name != "position":
+            # the appearance cues only reorder depth within an image row (what stands out from the ground at the
+            # same height); the row profile stays the ground plane's, which is linear in inverse depth
+            cue = cue - cue.mean(axis=1, keepdims=True)
+        fused += np.float32(weights[name]) * cue
 
     # edge-aware refinement at the output size: fast guided filter (coefficients at working size)
     guide_pixels = pixels if pixels.shape[:2] == out_shape else ops.resize_rgb(np.ascontiguousarray(pixels[..., :3]), out_shape)
