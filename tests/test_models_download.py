@@ -152,3 +152,15 @@ def test_registry_names_licences_and_facts():
         check_licence(nc)
     check_licence(nc, ("depth-anything-v2-large",))
     check_licence(get_model("depth-anything-v2-small"))
+
+
+def test_verification_is_remembered_until_the_file_changes(server, home):
+    spec = _spec(server)
+    path = cache.download(spec)
+    assert cache.verify(spec, path) == "verified"
+    assert path.with_name(path.name + ".verified").exists()
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0xFF
+    path.write_bytes(bytes(data))  # same size, new mtime: hashed again and caught
+    with pytest.raises(ModelError, match="does not match"):
+        cache.verify(spec, path)

@@ -75,12 +75,18 @@ def verify(spec: ModelSpec, path: Path) -> str:
     expected = expected_sha256(spec, path)
     if expected is None:
         return "unverified"
+    st = path.stat()
+    stamp = f"{st.st_size} {st.st_mtime_ns} {expected}"
+    marker = path.with_name(path.name + ".verified")
+    if marker.exists() and marker.read_text() == stamp:  # hashed before and untouched since: skip re-hashing
+        return "verified" if spec.sha256 else "recorded"
     got = sha256_file(path)
     if got != expected:
         raise ModelError(
             f"{path}: sha256 {got} does not match the expected {expected} for {spec.name}; the file is damaged "
             f"or not this model: delete it and run `gpurelief models pull {spec.name}`"
         )
+    marker.write_text(stamp)
     return "verified" if spec.sha256 else "recorded"
 
 
