@@ -164,3 +164,14 @@ def test_verification_is_remembered_until_the_file_changes(server, home):
     path.write_bytes(bytes(data))  # same size, new mtime: hashed again and caught
     with pytest.raises(ModelError, match="does not match"):
         cache.verify(spec, path)
+
+
+def test_a_file_put_in_the_cache_by_hand_is_accepted_then_pinned_locally(home):
+    spec = MODELS["midas-v2.1-small"]
+    path = cache.model_path(spec)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(PAYLOAD)
+    assert cache.locate(spec) == path and cache.recorded_sha256(path) == SHA
+    path.write_bytes(PAYLOAD[::-1])
+    with pytest.raises(ModelError, match="does not match"):
+        cache.locate(spec)
