@@ -152,3 +152,13 @@ def test_tensorrt_options_key_the_engine_cache_by_model_gpu_version_and_shape(tm
     assert "trt_fp16_enable" not in dep.tensorrt_options(sha, "x", precision="fp32", shape=None)
     assert dep.engine_key(sha, None).endswith("-trt11.4.0.106-dynamic")
     assert dep.engine_key(sha, (518, 700)) != dep.engine_key("cd" * 32, (518, 700))
+
+
+def test_depth_eval_scores_an_onnx_model_like_the_method_it_computes(tmp_path):
+    from bench.depth_eval.run import evaluate, methods_with_models
+
+    path = str(tiny.brightness_model(tmp_path / "b.onnx"))
+    r = evaluate(range(3), (48, 64), methods_with_models([path]))
+    # the tiny model outputs brightness: it must score like the luminance baseline, not like the ramp
+    assert abs(r[path]["spearman"] - r["luminance"]["spearman"]) < 0.15
+    assert r[path]["spearman"] < r["lower-is-nearer"]["spearman"] - 0.5

@@ -34,6 +34,16 @@ def heuristic_default(pixels: np.ndarray) -> np.ndarray:
 METHODS = {"luminance": luminance_baseline, "lower-is-nearer": ramp_baseline, "gpurelief default": heuristic_default}
 
 
+def methods_with_models(models) -> dict:
+    """METHODS plus one entry per --model (neural depth through ONNX Runtime, CPU unless a GPU provider exists)."""
+    methods = dict(METHODS)
+    for model in models:
+        from gpurelief.depth.onnx import model_depth
+
+        methods[str(model)] = lambda pixels, model=model: model_depth(pixels, model).values
+    return methods
+
+
 def evaluate(seeds, shape=(192, 256), methods=METHODS, kind: str | None = None) -> dict[str, dict[str, float]]:
     """-> {method: {'absrel', 'delta1', 'spearman'} averaged per image over the scenes of `seeds`}
     (only scenes whose kind contains `kind`, e.g. 'haze', when given)."""
@@ -70,14 +80,17 @@ def main() -> None:
     ap.add_argument("--scenes", type=int, default=48)
     ap.add_argument("--seed0", type=int, default=0)
     ap.add_argument("--size", default="192x256", help="HxW of the renders")
+    ap.add_argument("--model", action="append", default=[], metavar="NAME|PATH.onnx",
+                    help="also score a neural model (registry name or ONNX file; repeatable)")
     a = ap.parse_args()
     h, w = (int(v) for v in a.size.lower().split("x"))
     t0 = time.perf_counter()
-    by_kind, counts = evaluate_by_kind(range(a.seed0, a.seed0 + a.scenes), (h, w))
+    by_kind, counts = evaluate_by_kind(range(a.seed0, a.seed0 + a.scenes), (h, w), methods_with_models(a.model))
     print(table(by_kind["all"]))
     print("\nAbsRel / Spearman by scene tag (a scene can carry several):\n")
-    print("| tag | scenes | " + " | ".join(METHODS) + " |")
-    print("|---|---|" + "---|" * len(METHODS))
+    names = list(by_kind["all"])
+    print("| tag | scenes | " + " | ".join(names) + " |")
+    print("|---|---|" + "---|" * len(names))
     for tag in ("haze", "defocus", "wall", "sky"):
         if tag in by_kind:
             n = counts[tag]
