@@ -166,3 +166,35 @@ def test_depth_tiles_through_the_cli(tmp_path, photo, capsys):
     assert main(["depth", str(photo), "-o", str(out), "--depth-tiles", "2"]) == ExitStatus.OPTION
     assert "--depth-tiles needs --depth-model" in capsys.readouterr().err
     assert main(["depth", str(photo), "-o", str(out), "--depth-model", str(model), "--depth-tiles", "1"]) == ExitStatus.OPTION
+
+
+@pytest.mark.gpu
+def test_io_binding_keeps_the_depth_map_on_the_gpu(tmp_path):
+    """Runs only with onnxruntime-gpu and a CUDA device."""
+    import onnxruntime
+
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        pytest.skip("no CUDAExecutionProvider in this onnxruntime")
+    cp = pytest.importorskip("cupy")
+    if not cp.cuda.is_available():
+        pytest.skip("CuPy sees no CUDA device")
+    from gpurelief.depth.onnx import DepthModel
+
+    m = DepthModel(tiny.brightness_model(tmp_path / "tiny.onnx"), providers=["cuda"])
+    d = m.predict_device(tiny.half_bright(48, 64))
+    assert isinstance(d, cp.ndarray) and d.dtype == cp.float32
+    from gpurelief.depth.onnx import preprocess
+
+    x = preprocess(tiny.half_bright(48, 64), m.input_shape((48, 64)), m.pre)[None]
+    host = DepthModel(m.path, providers=["cpu"]).run(x)[0]
+    np.testing.assert_allclose(cp.asnumpy(d), host, rtol=1e-4, atol=1e-4)
+
+
+def test_gpu_output_on_a_cpu_session_is_a_device_error(tmp_path):
+    pytest.importorskip("cupy")
+    from gpurelief.depth.onnx import DepthModel
+    from gpurelief.errors import DeviceError
+
+    m = DepthModel(tiny.brightness_model(tmp_path / "tiny.onnx"), providers=["cpu"])
+    with pytest.raises(DeviceError, match="needs the CUDA or TensorRT provider"):
+        m.predict_device(tiny.half_bright(8, 8))

@@ -108,3 +108,15 @@ def test_metrics_are_perfect_for_exact_inverse_depth_and_invariant_to_affine_map
         assert m["absrel"] < 1e-6 and m["delta1"] == 1.0 and m["spearman"] > 0.999
     flipped = score(-exact, s.depth_m, s.valid)
     assert flipped["spearman"] < -0.999 and flipped["delta1"] < 0.9
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (2, 300), (300, 2), (3, 3)])
+def test_degenerate_shapes_give_finite_maps(shape):
+    pixels = np.random.default_rng(0).integers(0, 256, shape + (3,), dtype=np.uint8)
+    d = estimate_depth(pixels).values
+    assert d.shape == shape and np.isfinite(d).all()
+
+
+def test_a_blank_photo_gives_a_flat_map():
+    d = estimate_depth(np.full((40, 60, 3), 128, np.uint8)).values
+    assert float(d.max() - d.min()) < 1e-4

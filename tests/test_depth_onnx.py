@@ -131,3 +131,34 @@ def test_provider_order_is_tensorrt_cuda_cpu_and_unavailable_requests_fail():
     assert select_providers()[-1] == "CPUExecutionProvider"
     with pytest.raises(DeviceError, match="TensorrtExecutionProvider is not available.*onnxruntime-gpu"):
         _providers_for(["tensorrt"], ["CPUExecutionProvider"])
+
+
+def test_tensorrt_options_key_the_engine_cache_by_model_gpu_version_and_shape(tmp_path, monkeypatch):
+    from gpurelief.depth import onnx as dep
+
+    monkeypatch.setenv("GPURELIEF_HOME", str(tmp_path))
+    monkeypatch.setattr(dep, "gpu_name", lambda: "NVIDIA H100 80GB HBM3")
+    monkeypatch.setattr(dep, "tensorrt_version", lambda: "10.9.0")
+    sha = "ab" * 32
+    opts = dep.tensorrt_options(sha, "pixel_values", precision="fp32", shape=(518, 518))
+    folder = tmp_path / "engines" / f"{'ab' * 8}-nvidia-h100-80gb-hbm3-trt10.9.0-518x518"
+    assert opts["trt_engine_cache_path"] == opts["trt_timing_cache_path"] == str(folder)
+    assert opts["trt_engine_cache_enable"] == opts["trt_timing_cache_enable"] == "True"
+    assert opts["trt_fp16_enable"] == "True"
+    assert opts["trt_profile_min_shapes"] == opts["trt_profile_max_shapes"] == "pixel_values:1x3x518x518"
+    # fp16 exports run in fp16 as they are; TensorRT 11 has no fp16 builder flag at all
+    assert "trt_fp16_enable" not in dep.tensorrt_options(sha, "x", precision="fp16", shape=None)
+    monkeypatch.setattr(dep, "tensorrt_version", lambda: "11.4.0.106")
+    assert "trt_fp16_enable" not in dep.tensorrt_options(sha, "x", precision="fp32", shape=None)
+    assert dep.engine_key(sha, None).endswith("-trt11.4.0.106-dynamic")
+    assert dep.engine_key(sha, (518, 700)) != dep.engine_key("cd" * 32, (518, 700))
+
+
+def test_depth_eval_scores_an_onnx_model_like_the_method_it_computes(tmp_path):
+    from bench.depth_eval.run import evaluate, methods_with_models
+
+    path = str(tiny.brightness_model(tmp_path / "b.onnx"))
+    r = evaluate(range(3), (48, 64), methods_with_models([path]))
+    # the tiny model outputs brightness: it must score like the luminance baseline, not like the ramp
+    assert abs(r[path]["spearman"] - r["luminance"]["spearman"]) < 0.15
+    assert r[path]["spearman"] < r["lower-is-nearer"]["spearman"] - 0.5

@@ -152,3 +152,26 @@ def test_registry_names_licences_and_facts():
         check_licence(nc)
     check_licence(nc, ("depth-anything-v2-large",))
     check_licence(get_model("depth-anything-v2-small"))
+
+
+def test_verification_is_remembered_until_the_file_changes(server, home):
+    spec = _spec(server)
+    path = cache.download(spec)
+    assert cache.verify(spec, path) == "verified"
+    assert path.with_name(path.name + ".verified").exists()
+    data = bytearray(path.read_bytes())
+    data[100] ^= 0xFF
+    path.write_bytes(bytes(data))  # same size, new mtime: hashed again and caught
+    with pytest.raises(ModelError, match="does not match"):
+        cache.verify(spec, path)
+
+
+def test_a_file_put_in_the_cache_by_hand_is_accepted_then_pinned_locally(home):
+    spec = MODELS["midas-v2.1-small"]
+    path = cache.model_path(spec)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(PAYLOAD)
+    assert cache.locate(spec) == path and cache.recorded_sha256(path) == SHA
+    path.write_bytes(PAYLOAD[::-1])
+    with pytest.raises(ModelError, match="does not match"):
+        cache.locate(spec)

@@ -144,9 +144,7 @@ def render(seed: int, height: int = 192, width: int = 256) -> Scene:
         normal[m] = (0, 0, -1)
         albedo[m] = rng.uniform(0.2, 0.9, 3) * (0.5 + 0.5 * _texture(p[m], rng, rng.uniform(0.5, 3.0)))[:, None]
     for k, (kind, params, colour, tex_scale) in enumerate(objects):
-        m = idx == k + 2
-        if not m.any():
-            continue
+        m = idx == k + 2  # textures draw from rng even when unseen, so a seed is one scene at any resolution
         if kind == "sphere":
             n = (p[m] - params[0]) / params[1]
         else:

@@ -66,6 +66,13 @@ def recorded_sha256(path: Path) -> str | None:
     return p.read_text().split()[0] if p.exists() else None
 
 
+def record_sha256(path: Path, digest: str | None = None) -> str:
+    """Write NAME.onnx.sha256 (trust on first use) for a file whose hash the registry does not pin."""
+    digest = digest or sha256_file(path)
+    _tofu_path(path).write_text(f"{digest}  {path.name}  (recorded on first use; not pinned)\n")
+    return digest
+
+
 def expected_sha256(spec: ModelSpec, path: Path) -> str | None:
     return spec.sha256 or recorded_sha256(path)
 
@@ -75,12 +82,18 @@ def verify(spec: ModelSpec, path: Path) -> str:
     expected = expected_sha256(spec, path)
     if expected is None:
         return "unverified"
+    st = path.stat()
+    stamp = f"{st.st_size} {st.st_mtime_ns} {expected}"
+    marker = path.with_name(path.name + ".verified")
+    if marker.exists() and marker.read_text() == stamp:  # hashed before and untouched since: skip re-hashing
+        return "verified" if spec.sha256 else "recorded"
     got = sha256_file(path)
     if got != expected:
         raise ModelError(
             f"{path}: sha256 {got} does not match the expected {expected} for {spec.name}; the file is damaged "
             f"or not this model: delete it and run `gpurelief models pull {spec.name}`"
         )
+    marker.write_text(stamp)
     return "verified" if spec.sha256 else "recorded"
 
 
@@ -162,7 +175,7 @@ def download(
         )
     os.replace(part, dest)
     if spec.sha256 is None:
-        _tofu_path(dest).write_text(f"{digest}  {dest.name}  (recorded at download; not pinned)\n")
+        record_sha256(dest, digest)
     return dest
 
 
@@ -174,5 +187,6 @@ def locate(spec: ModelSpec) -> Path:
         raise ModelError(
             f"{spec.name}: not downloaded yet; run `gpurelief models pull {spec.name}` or put {spec.url}{size} at {dest}"
         )
-    verify(spec, dest)
+    if verify(spec, dest) == "unverified":  # put there by hand, no pinned hash: record it, check it from now on
+        record_sha256(dest)
     return dest

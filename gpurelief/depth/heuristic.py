@@ -8,13 +8,16 @@ Cues, each a classic monocular depth cue and each normalised per image to [0, 1]
   contrast   higher local contrast is nearer (aerial perspective washes far detail out)
   focus      in-focus is nearer (edge sharpness: Laplacian energy over gradient energy)
   haze       whiter, less saturated is farther (colour-attenuation prior, Zhu et al. 2015)
+The appearance cues are centred per image row before they are added, so they move regions nearer or
+farther than the ground beside them without bending the ground plane's row profile.
 The weighted sum is refined by a guided filter (He et al. 2013) with the photo's lightness as the guide,
 so the map follows the photo's edges: objects come out as coherent shapes with clean silhouettes.
 
 Scale-free: windows are fractions of the image size, so the result does not depend on resolution.
 Cues are computed at a working resolution of at most WORK_SIZE px (the focus cue reads full-resolution
-detail first), the guided filter runs at the output size. Deterministic; only array operations that
-CuPy provides as well (slicing, cumsum, elementwise maths, percentile).
+detail first), the guided filter runs at the output size. Deterministic; array operations that CuPy
+provides as well (slicing, cumsum, elementwise maths, percentile, one vector step per row for the scan),
+except the resampling, which goes through numpy_ops.resize / resize_rgb (Pillow). Not yet run under CuPy.
 """
 from __future__ import annotations
 
@@ -25,8 +28,9 @@ from ..types import DepthMap, Image
 
 WORK_SIZE = 512
 # Cue weights (sum 1). Chosen on bench/depth_eval's training seeds (1000+), scored on separate test seeds
-# (0+); see README "Depth estimation". Brightness and focus measured no better than chance there (texture
-# density and shadows work against them), so they default to 0 and are kept for callers who pass weights.
+# (0+); see README "Depth estimation". Brightness and focus did not help there (weights of +-0.05 moved AbsRel
+# by < 0.01 either way; shadows and denser distant texture work against them), so they default to 0 and stay
+# available to callers who pass weights.
 WEIGHTS = {"position": 0.80, "brightness": 0.0, "contrast": 0.05, "focus": 0.0, "haze": 0.15}
 # Edge-stopping scale of the upward scan, in multiples of the image's median row-to-row colour change.
 SCAN_EDGE_SCALE = 8.0
@@ -155,7 +159,12 @@ def estimate_depth(
     cues = depth_cues(pixels, work, used)
     fused = np.zeros(work, dtype=np.float32)
     for name in used:
-        fused += np.float32(weights[name]) * cues[name]
+        cue = cues[name]
+        if name != "position":
+            # the appearance cues only reorder depth within an image row (what stands out from the ground at the
+            # same height); the row profile stays the ground plane's, which is linear in inverse depth
+            cue = cue - cue.mean(axis=1, keepdims=True)
+        fused += np.float32(weights[name]) * cue
 
     # edge-aware refinement at the output size: fast guided filter (coefficients at working size)
     guide_pixels = pixels if pixels.shape[:2] == out_shape else ops.resize_rgb(np.ascontiguousarray(pixels[..., :3]), out_shape)

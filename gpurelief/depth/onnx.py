@@ -313,6 +313,43 @@ class DepthModel:
         return results  # type: ignore[return-value]
 
 
+    def predict_device(self, pixels: np.ndarray):
+        """(H, W, 3|4) uint8 -> (oh, ow) float32 CuPy array on GPU 0, larger = nearer, at the model's output size.
+
+        I/O binding: the input tensor is uploaded once as a CuPy array and the output is bound on the device, so
+        the depth map stays on the GPU for the mesh stages (resampling to the grid is theirs). Needs the CUDA or
+        TensorRT provider and CuPy. Written against onnxruntime's documented IOBinding API; not run on the
+        project's machines (no GPU there).
+        """
+        cp = require("cupy", "gpu", purpose="keeping the depth map on the GPU")
+        if self.providers[0] not in ("TensorrtExecutionProvider", "CUDAExecutionProvider"):
+            raise DeviceError(
+                f"{self.path}: GPU output needs the CUDA or TensorRT provider; this session runs on {self.providers[0]}"
+            )
+        shape = self.input_shape(pixels.shape[:2])
+        x = cp.asarray(preprocess(pixels, shape, self.pre, self.input_dtype)[None])
+        binding = self.session.io_binding()
+        binding.bind_input(
+            name=self.input_name, device_type="cuda", device_id=0, element_type=self.input_dtype,
+            shape=tuple(x.shape), buffer_ptr=x.data.ptr,
+        )
+        binding.bind_output(self.output_name, "cuda", 0)
+        try:
+            self.session.run_with_iobinding(binding)
+        except Exception as exc:  # noqa: BLE001
+            raise ModelError(f"{self.path}: GPU inference failed on input {list(x.shape)} ({str(exc)[:300]})") from exc
+        value = binding.get_outputs()[0]
+        dtype = cp.float16 if value.data_type() == "tensor(float16)" else cp.float32
+        out_shape = tuple(value.shape())
+        nbytes = int(np.prod(out_shape)) * cp.dtype(dtype).itemsize
+        memory = cp.cuda.UnownedMemory(value.data_ptr(), nbytes, value)
+        raw = cp.ndarray(out_shape, dtype=dtype, memptr=cp.cuda.MemoryPointer(memory, 0)).astype(cp.float32)  # copy
+        raw = raw.reshape(out_shape[-2:])
+        if not bool(cp.isfinite(raw).all()):
+            raise ModelError(f"{self.path}: the model output contains NaN/inf; it is broken or was exported wrongly")
+        return self.to_nearness(raw)
+
+
 def resolve(model: str | os.PathLike, *, accept_license: Sequence[str] = ()) -> tuple[Path, ModelSpec | None]:
     """--depth-model NAME | PATH.onnx -> (file, spec or None). Registry names are checked for licence and cache."""
     text = str(model)
