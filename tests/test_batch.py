@@ -354,3 +354,38 @@ def test_manifest_row_requires_outputs_with_recorded_sizes(tmp_path):
     assert not loaded.is_done(item, "other-options")
     (tmp_path / "out" / "x.glb").write_bytes(b"123")  # truncated output -> redo
     assert not loaded.is_done(item, "h")
+
+
+def test_core_never_imports_ray_and_engine_ray_names_the_extra(tmp_path, monkeypatch):
+    code = "import sys, gpurelief.cli, gpurelief.batch, gpurelief.bench; sys.exit('ray' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=subprocess_env(), timeout=60).returncode == 0
+    make_tree(tmp_path / "in", n=1)
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if not installed
+    from gpurelief.errors import DependencyError
+
+    with pytest.raises(DependencyError, match=r"gpurelief\[ray\]"):
+        run_batch([str(tmp_path / "in")], tmp_path / "out", engine="ray", progress="none")
+
+
+class _Tty:
+    def __init__(self):
+        self.text = ""
+
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+
+def test_progress_bar_on_a_terminal_shows_files_rate_eta_and_failures(tmp_path):
+    make_tree(tmp_path / "in", n=1)
+    (tmp_path / "in" / "x.jpg").write_bytes(b"bad")
+    tty = _Tty()
+    run_batch([str(tmp_path / "in")], tmp_path / "out", workers=1, stream=tty)
+    last = tty.text.rsplit("\r", 1)[-1]
+    assert "3/3 files" in last and "img/s" in last and "ETA" in last and "failures 1" in last
+    assert "FAILED" in tty.text and "x.jpg" in tty.text
