@@ -31,7 +31,7 @@ import numpy as np
 from . import __version__
 from .decode import decode_image, load_image
 from .errors import GpureliefError, InputMissingError, OptionError, OutputError, require
-from .pipeline import ConvertOptions, StageTimer, build_mesh, write_mesh
+from .pipeline import ConvertOptions, StageTimer, build_mesh, refuse_overwriting_inputs, write_mesh
 from .texture import make_texture, raw_uvs
 from .types import Image
 from .writers import FORMATS
@@ -83,7 +83,7 @@ class BatchItem:
     mtime: str = ""
     index: int = 0
     attempts: int = 0
-    collision: str | None = None  # another input already maps to the same output names
+    collision: str | None = None  # why its outputs cannot be written (taken by another input / would overwrite one)
 
     @property
     def key(self) -> str:
@@ -119,9 +119,14 @@ def _walk_local(root: Path, skip: Path | None) -> Iterator[Path]:
             d for d in dirnames
             if not d.startswith(".") and d != STATE_DIR and (skip is None or (here / d).resolve() != skip)
         )
+        names = set(filenames)
         for name in sorted(filenames):
-            if not name.startswith(".") and name.lower().endswith(IMAGE_SUFFIXES):
-                yield here / name
+            if name.startswith(".") or not name.lower().endswith(IMAGE_SUFFIXES):
+                continue
+            stem = name.rsplit(".", 1)[0]
+            if stem.endswith("_texture") and stem[: -len("_texture")] + ".gltf" in names:
+                continue  # the texture of a .gltf gpurelief wrote (output folder = input folder)
+            yield here / name
 
 
 def _glob_base(pattern: str) -> str:
@@ -240,12 +245,32 @@ def collect_inputs(inputs: Iterable[str], out_dir: str | None = None) -> list[Ba
         seen.add(it.src)
         stem = posixpath.splitext(it.rel)[0].lower()
         if stem in owner:
-            it.collision = owner[stem]
+            it.collision = f"its output names are already taken by {owner[stem]} (same name, other suffix)"
         else:
             owner[stem] = it.src
         it.index = len(unique)
         unique.append(it)
     return unique
+
+
+SIDECARS = {"gltf": (".bin", "_texture.jpg", "_texture.png", "_texture.webp")}  # files a format writes beside it
+
+
+def mark_input_overwrites(items: list[BatchItem], out: "OutputTree", formats: list[str]) -> None:
+    """An item whose outputs (or a .gltf's .bin / texture) would replace another input fails alone, up front."""
+    if out.local is None:
+        return
+    inputs = {it.src for it in items if not is_url(it.src)}
+    for it in items:
+        if it.collision:
+            continue
+        stem = posixpath.splitext(it.rel)[0]
+        for fmt in formats:
+            names = [stem + suffix_for(fmt)] + [stem + s for s in SIDECARS.get(fmt, ())]
+            hit = next((str(out.local / n) for n in names if str(out.local / n) in inputs), None)
+            if hit:
+                it.collision = f"writing its {fmt} output would overwrite the input {hit}"
+                break
 
 
 def fingerprint(item: BatchItem, mode: str = "stat") -> None:
@@ -360,11 +385,19 @@ class OutputTree:
         except (OSError, FileNotFoundError):
             return False
 
-    def write(self, rel: str, fmt: str, write_fn: Callable[[Path, str], list[Path]]) -> list[tuple[str, int]]:
-        """write_fn(local_path, fmt) writes the file(s); -> [(path relative to OUT_DIR, bytes)]."""
+    def write(
+        self, rel: str, fmt: str, write_fn: Callable[[Path, str], list[Path]], *, source: str | None = None,
+        options: ConvertOptions | None = None,
+    ) -> list[tuple[str, int]]:
+        """write_fn(local_path, fmt) writes the file(s); -> [(path relative to OUT_DIR, bytes)].
+
+        source: the input file, which no output (nor a .gltf's sidecar) may replace.
+        """
         if self.local is not None:
             target = self.local / rel
             target.parent.mkdir(parents=True, exist_ok=True)
+            if source is not None:
+                refuse_overwriting_inputs(target, source, options or ConvertOptions())
             paths = write_fn(target, fmt)
             return [(p.relative_to(self.local).as_posix(), p.stat().st_size) for p in paths]
         with tempfile.TemporaryDirectory(prefix="gpurelief-") as tmp:
@@ -538,7 +571,9 @@ class ReliefJob:
                 def write_fn(path: Path, fmt: str) -> list[Path]:
                     return write_mesh(path, fmt, mesh, texture, image, self.opts)[0]
 
-                outputs += [{"path": p, "bytes": n} for p, n in self.out.write(rel, fmt, write_fn)]
+                src = None if is_url(item.src) else item.src
+                written = self.out.write(rel, fmt, write_fn, source=src, options=self.opts)
+                outputs += [{"path": p, "bytes": n} for p, n in written]
         return outputs
 
     def process(self, item: BatchItem) -> dict:
@@ -560,8 +595,7 @@ class ReliefJob:
 def check_item(item: BatchItem) -> None:
     if item.collision:
         raise OutputError(
-            f"{item.src}: its output names are already taken by {item.collision} (same name, other suffix); "
-            "rename one of them", path=item.src,
+            f"{item.src}: {item.collision}; rename one of them or choose another -o", path=item.src,
         )
 
 
@@ -675,8 +709,10 @@ def worker_loop(wid: int, job: ReliefJob, tasks, results, stop: threading.Event)
     reader.join()
 
 
-def _worker_process(wid: int, spec: JobSpec, tasks, results) -> None:
+def _worker_process(wid: int, spec: JobSpec, tasks, results, parent_pid: int) -> None:
     _die_with_parent()
+    if os.getppid() != parent_pid:  # the driver died before prctl took effect
+        os._exit(1)
     signal.signal(signal.SIGINT, _on_sigint)
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
@@ -712,6 +748,8 @@ class LocalEngine:
         self.stop.set()
 
     def run(self, items: list[BatchItem]) -> Iterator[dict]:
+        if not items:
+            return
         if self.workers == 1:
             yield from self._run_inline(items)
         else:
@@ -763,7 +801,7 @@ class LocalEngine:
             wid = next_wid
             next_wid += 1
             tasks = ctx.Queue()
-            p = ctx.Process(target=_worker_process, args=(wid, self.spec, tasks, results), daemon=True,
+            p = ctx.Process(target=_worker_process, args=(wid, self.spec, tasks, results, os.getpid()), daemon=True,
                             name=f"gpurelief-worker-{wid}")
             p.start()
             procs[wid] = (p, tasks)
@@ -998,6 +1036,7 @@ def run_batch(
     t_start = time.perf_counter()
     items = collect_inputs(inputs, str(out_dir))
     out.prepare()
+    mark_input_overwrites(items, out, formats)
     ohash = options_hash(opts, formats)
     manifest = Manifest(out).load()
     if resume:

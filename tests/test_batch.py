@@ -309,6 +309,54 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
     assert len(list(out.glob("*.glb"))) == n
 
 
+def _worker_pids(driver_pid: int) -> list[int]:
+    pids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            cmdline = (stat.parent / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if int(fields[1]) == driver_pid and b"spawn_main" in cmdline:
+            pids.append(int(stat.parent.name))
+    return pids
+
+
+@pytest.mark.slow
+def test_worker_killed_mid_batch_is_replaced_and_its_files_retried(tmp_path):
+    n = 16
+    _big_tree(tmp_path / "in", n)
+    out = tmp_path / "out"
+    report = tmp_path / "r.json"
+    cmd = gpurelief_cmd("batch", str(tmp_path / "in"), "-o", str(out), "--workers", "2", "--max-size", "full",
+                        "--progress", "log", "--report", str(report))
+    proc = subprocess.Popen(cmd, cwd=ROOT, env=subprocess_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    _wait_for_manifest_rows(proc, out / STATE_DIR / "manifest.jsonl", 2)
+    workers = _worker_pids(proc.pid)
+    assert len(workers) == 2, workers
+    os.kill(workers[0], signal.SIGKILL)  # what the OOM killer does
+    _, err = proc.communicate(timeout=150)
+    assert proc.returncode == 0, err
+    summary = json.loads(report.read_text())["summary"]
+    assert summary["ok"] == n and summary["failed"] == 0
+    for p in out.glob("*.glb"):
+        check_glb(p)
+    assert len(list(out.glob("*.glb"))) == n
+
+
+def test_output_folder_equal_to_input_folder_never_overwrites_inputs(tmp_path):
+    (tmp_path / "d").mkdir()
+    Image.fromarray(photo_like(40, 50, seed=1)).save(tmp_path / "d" / "x.png")
+    Image.fromarray(photo_like(40, 50, seed=2)).save(tmp_path / "d" / "x_texture.png")  # a gltf sidecar name
+    before = (tmp_path / "d" / "x_texture.png").read_bytes()
+    res = run_batch([str(tmp_path / "d")], tmp_path / "d", formats="gltf", workers=1, progress="none",
+                    report=tmp_path / "r.json")
+    rows = {r["rel"]: r for r in json.loads((tmp_path / "r.json").read_text())["files"]}
+    assert rows["x.png"]["status"] == "error" and "overwrite the input" in rows["x.png"]["error"]
+    assert (tmp_path / "d" / "x_texture.png").read_bytes() == before
+    assert res.exit_status == ExitStatus.PARTIAL
+
+
 def test_cli_batch_reports_partial_failure_exit_code(tmp_path):
     make_tree(tmp_path / "in", n=1)
     (tmp_path / "in" / "zz.jpg").write_bytes(b"nope")
