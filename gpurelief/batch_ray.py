@@ -149,14 +149,16 @@ class RayEngine:
         ctx.enable_progress_bars = False
         res = ray.cluster_resources()
         cpus, gpus = float(res.get("CPU", 1)), int(res.get("GPU", 0))
+        # Ray counts resources logically: actors holding every CPU leave the decode tasks none, and the job
+        # waits forever. So the decode stage gets its share first and the actors split the rest.
+        decode_cpus = 1.0 if cpus >= 4 else 0.5
+        budget = max(0.25, cpus - decode_cpus)
         if gpus:
-            pool = self.workers or gpus
-            actor_res = {"num_gpus": 1, "num_cpus": min(1.0, max(0.25, cpus / 2))}
+            pool = min(self.workers or gpus, gpus)  # one GPU per actor; more would never be scheduled
+            actor_res = {"num_gpus": 1, "num_cpus": min(1.0, budget / pool)}
         else:
-            pool = self.workers or max(1, int(cpus) - 1)
-            actor_res = {"num_cpus": 1.0 if cpus >= 2 else 0.5}
-        # actors must leave CPU for the decode tasks, or Ray waits forever (see notes: resource deadlock)
-        decode_cpus = 0.5 if cpus - actor_res["num_cpus"] * (1 if gpus else pool) < 1 else 1.0
+            pool = self.workers or max(1, int(budget))
+            actor_res = {"num_cpus": min(1.0, budget / pool)}
         self.workers = pool
         ds = ray.data.from_items([asdict(it) for it in items])
         ds = ds.map(decode_row, fn_kwargs={"spec": self.spec}, num_cpus=decode_cpus)
