@@ -651,8 +651,12 @@ def _die_with_parent() -> None:
         libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-def worker_loop(wid: int, job: ReliefJob, tasks, results, stop: threading.Event) -> None:
-    """tasks: queue of BatchItem (None = end). results: ('start'|'done', wid, index|row). Three overlapped stages."""
+def worker_loop(wid: int, job: ReliefJob, tasks, results, stop: threading.Event, io_threads: int = 1) -> None:
+    """tasks: queue of BatchItem (None = end). results: ('start'|'done', wid, index|row).
+
+    Three overlapped stages: `io_threads` decode threads -> the device stage in this thread -> `io_threads`
+    writer threads, joined by queues of one slot.
+    """
     decoded: queue.Queue = queue.Queue(maxsize=1)
     meshed: queue.Queue = queue.Queue(maxsize=1)
 
@@ -664,7 +668,10 @@ def worker_loop(wid: int, job: ReliefJob, tasks, results, stop: threading.Event)
                 if stop.is_set():
                     break
                 continue
-            if item is None or stop.is_set():
+            if item is None:
+                tasks.put(None)  # the other decode threads end too
+                break
+            if stop.is_set():
                 break
             results.put(("start", wid, item.index))
             timer, t0 = StageTimer(), time.perf_counter()
@@ -690,11 +697,16 @@ def worker_loop(wid: int, job: ReliefJob, tasks, results, stop: threading.Event)
             del got, image, result
             results.put(("done", wid, row))
 
-    reader = threading.Thread(target=decode_stage, name=f"decode-{wid}", daemon=True)
-    writer = threading.Thread(target=write_stage, name=f"write-{wid}", daemon=True)
-    reader.start()
-    writer.start()
-    while (got := decoded.get()) is not None:
+    readers = [threading.Thread(target=decode_stage, name=f"decode-{wid}.{i}", daemon=True) for i in range(io_threads)]
+    writers = [threading.Thread(target=write_stage, name=f"write-{wid}.{i}", daemon=True) for i in range(io_threads)]
+    for t in readers + writers:
+        t.start()
+    ended = 0
+    while ended < io_threads:
+        got = decoded.get()
+        if got is None:
+            ended += 1
+            continue
         item, timer, t0, image, exc = got
         result = None
         if exc is None:
@@ -704,12 +716,13 @@ def worker_loop(wid: int, job: ReliefJob, tasks, results, stop: threading.Event)
                 exc = e
         meshed.put((item, timer, t0, image, result, exc))
         del got, image, result
-    meshed.put(None)
-    writer.join()
-    reader.join()
+    for _ in writers:
+        meshed.put(None)
+    for t in writers + readers:
+        t.join()
 
 
-def _worker_process(wid: int, spec: JobSpec, tasks, results, parent_pid: int) -> None:
+def _worker_process(wid: int, spec: JobSpec, tasks, results, parent_pid: int, io_threads: int = 1) -> None:
     _die_with_parent()
     if os.getppid() != parent_pid:  # the driver died before prctl took effect
         os._exit(1)
@@ -722,7 +735,7 @@ def _worker_process(wid: int, spec: JobSpec, tasks, results, parent_pid: int) ->
         results.put(("fatal", wid, error_message(exc)))
         return
     results.put(("ready", wid, None))
-    worker_loop(wid, job, tasks, results, _STOP)
+    worker_loop(wid, job, tasks, results, _STOP, io_threads)
     results.put(("exit", wid, None))
 
 
@@ -737,10 +750,12 @@ class LocalEngine:
 
     name = "local"
 
-    def __init__(self, spec: JobSpec, *, workers: int = 0, window: int = 3):
+    def __init__(self, spec: JobSpec, *, workers: int = 0, io_threads: int = 0, window: int = 0):
         self.spec = spec
         self.workers = max(1, workers or default_workers())
-        self.window = max(1, window)
+        # one process owning the device wants more than one decoder/writer to keep it fed
+        self.io_threads = max(1, io_threads or (2 if self.workers == 1 else 1))
+        self.window = max(1, window or 2 * self.io_threads + 1)
         self.stop = threading.Event()
         self.interrupted = False
 
@@ -761,7 +776,8 @@ class LocalEngine:
         tasks: queue.Queue = queue.Queue(maxsize=self.window)
         results: queue.Queue = queue.Queue()
         stop = threading.Event()
-        worker = threading.Thread(target=worker_loop, args=(0, job, tasks, results, stop), daemon=True)
+        worker = threading.Thread(target=worker_loop, args=(0, job, tasks, results, stop, self.io_threads),
+                                  daemon=True)
         worker.start()
         todo = iter(items)
         outstanding = 0
@@ -801,7 +817,7 @@ class LocalEngine:
             wid = next_wid
             next_wid += 1
             tasks = ctx.Queue()
-            p = ctx.Process(target=_worker_process, args=(wid, self.spec, tasks, results, os.getpid()), daemon=True,
+            p = ctx.Process(target=_worker_process, args=(wid, self.spec, tasks, results, os.getpid(), self.io_threads), daemon=True,
                             name=f"gpurelief-worker-{wid}")
             p.start()
             procs[wid] = (p, tasks)
@@ -1007,6 +1023,7 @@ def run_batch(
     *,
     formats: Iterable[str] | str = ("glb",),
     workers: int = 0,
+    io_threads: int = 0,
     engine: str = "local",
     address: str | None = None,
     resume: bool = False,
@@ -1055,7 +1072,9 @@ def run_batch(
             pending.append(it)
     spec = JobSpec(options=opts, formats=formats, out_root=str(out))
     if engine == "local":
-        runner = LocalEngine(spec, workers=workers)
+        if not workers and str(getattr(opts, "device", None) or "cpu") not in ("cpu", "auto"):
+            workers = 1  # one process owns the GPU; its decode and write threads overlap with it
+        runner = LocalEngine(spec, workers=workers, io_threads=io_threads)
     elif engine == "ray":
         from .errors import require as _require
 

@@ -178,6 +178,8 @@ def add_batch_run_options(b: argparse.ArgumentParser) -> None:
     g = b.add_argument_group("batch")
     g.add_argument("--workers", type=int, default=0, metavar="N",
                    help="worker processes (default: one per CPU core; 1 = pipelined threads in this process)")
+    g.add_argument("--io-threads", type=int, default=0, metavar="N",
+                   help="decode and write threads per worker (default 1; 2 with --workers 1)")
     g.add_argument("--resume", action="store_true",
                    help="skip inputs the manifest (OUT_DIR/_gpurelief) records as done with the same size, mtime "
                    "and options, and whose outputs are still there")
@@ -199,7 +201,8 @@ def run_batch_command(args: argparse.Namespace, opts: ConvertOptions) -> int:
     from .batch import run_batch
 
     result = run_batch(
-        args.inputs, args.output_dir, opts, formats=args.formats, workers=args.workers, engine=args.engine,
+        args.inputs, args.output_dir, opts, formats=args.formats, workers=args.workers, io_threads=args.io_threads,
+        engine=args.engine,
         address=args.address, resume=args.resume, fingerprint_mode=args.fingerprint, report=args.report,
         max_failures=args.max_failures, progress=args.progress, verbose=args.verbose,
     )

@@ -129,13 +129,15 @@ def test_batch_writes_every_format_from_one_mesh_identical_to_convert(tmp_path, 
     assert (tmp_path / "single.glb").read_bytes() == (tmp_path / "out" / "sub" / "b_1.glb").read_bytes()
 
 
-def test_batch_process_pool_matches_inline_bytes(tmp_path):
+def test_batch_process_pool_and_io_threads_match_inline_bytes(tmp_path):
     make_tree(tmp_path / "in", n=2)
     a = run_batch([str(tmp_path / "in")], tmp_path / "a", formats="glb", workers=1, progress="none")
     b = run_batch([str(tmp_path / "in")], tmp_path / "b", formats="glb", workers=2, progress="none")
-    assert a.summary["ok"] == b.summary["ok"] == 4 and b.summary["workers"] == 2
+    c = run_batch([str(tmp_path / "in")], tmp_path / "c", formats="glb", workers=1, io_threads=3, progress="none")
+    assert a.summary["ok"] == b.summary["ok"] == c.summary["ok"] == 4 and b.summary["workers"] == 2
     for p in (tmp_path / "a").rglob("*.glb"):
-        assert p.read_bytes() == (tmp_path / "b" / p.relative_to(tmp_path / "a")).read_bytes()
+        rel = p.relative_to(tmp_path / "a")
+        assert p.read_bytes() == (tmp_path / "b" / rel).read_bytes() == (tmp_path / "c" / rel).read_bytes()
 
 
 def test_bad_file_fails_alone_with_partial_exit_status(tmp_path):
