@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path, PurePosixPath
 from typing import Callable, Iterable, Iterator
 
@@ -35,7 +35,7 @@ from .pipeline import ConvertOptions, StageTimer, build_mesh, refuse_overwriting
 from .texture import make_texture, raw_uvs
 from .types import Image
 from .writers import FORMATS
-from .writers.atomic import atomic_open
+from .writers.atomic import atomic_open, check_output_path
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 LIST_SUFFIXES = (".txt", ".lst", ".list")
@@ -1005,7 +1005,6 @@ class BatchResult:
     exit_status: int
     interrupted: bool = False
     aborted: bool = False
-    rows_failed: list = field(default_factory=list)
 
 
 def _peak_rss_mb() -> dict:
@@ -1049,6 +1048,8 @@ def run_batch(
         raise OptionError(f"--fingerprint: expected stat or sha256, got {fingerprint_mode!r}")
     if max_failures is not None and max_failures < 1:
         raise OptionError(f"--max-failures: expected at least 1, got {max_failures}")
+    if report:
+        check_output_path(report)  # before hours of work, not after
     out = OutputTree(out_dir)
     t_start = time.perf_counter()
     items = collect_inputs(inputs, str(out_dir))
@@ -1076,9 +1077,7 @@ def run_batch(
             workers = 1  # one process owns the GPU; its decode and write threads overlap with it
         runner = LocalEngine(spec, workers=workers, io_threads=io_threads)
     elif engine == "ray":
-        from .errors import require as _require
-
-        _require("ray", "ray", purpose="--engine ray")
+        require("ray", "ray", purpose="--engine ray")
         from . import batch_ray
 
         runner = batch_ray.RayEngine(spec, address=address, workers=workers)
