@@ -133,7 +133,10 @@ class RayEngine:
             return
         started = False
         if not ray.is_initialized():
-            ray.init(address=self.address, log_to_driver=False, include_dashboard=False)
+            import logging
+
+            ray.init(address=self.address, log_to_driver=False, include_dashboard=False, logging_level=logging.WARNING)
+            logging.getLogger("ray.data").setLevel(logging.WARNING)
             started = True
         try:
             yield from self._run(ray, items)
