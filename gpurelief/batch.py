@@ -732,7 +732,8 @@ def _worker_process(wid: int, spec: JobSpec, tasks, results, parent_pid: int, io
         job = ReliefJob(spec)
         job.setup()
     except BaseException as exc:  # noqa: BLE001
-        results.put(("fatal", wid, error_message(exc)))
+        status = int(getattr(exc, "exit_status", 1))
+        results.put(("fatal", wid, (error_message(exc), status)))
         return
     results.put(("ready", wid, None))
     worker_loop(wid, job, tasks, results, _STOP, io_threads)
@@ -856,7 +857,11 @@ class LocalEngine:
                     yield payload
                     continue
                 if kind == "fatal":
-                    raise GpureliefError(f"a worker could not start: {payload}")
+                    from .errors import ExitStatus
+
+                    err = GpureliefError(f"a worker could not start: {payload[0]}")
+                    err.exit_status = ExitStatus(payload[1])  # the same exit code as the error in the worker
+                    raise err
                 elif kind == "exit":
                     p, _ = procs.pop(wid)
                     p.join(timeout=5)

@@ -439,3 +439,13 @@ def test_progress_bar_on_a_terminal_shows_files_rate_eta_and_failures(tmp_path):
     last = tty.text.rsplit("\r", 1)[-1]
     assert "3/3 files" in last and "img/s" in last and "ETA" in last and "failures 1" in last
     assert "FAILED" in tty.text and "x.jpg" in tty.text
+
+
+def test_worker_setup_failure_stops_the_batch_with_the_errors_exit_code(tmp_path):
+    make_tree(tmp_path / "in", n=1)
+    from gpurelief.errors import GpureliefError
+
+    with pytest.raises(GpureliefError, match="missing.png: no such file") as info:
+        run_batch([str(tmp_path / "in")], tmp_path / "out", ConvertOptions(depth_map=str(tmp_path / "missing.png")),
+                  workers=2, progress="none")
+    assert info.value.exit_status == ExitStatus.INPUT_MISSING
