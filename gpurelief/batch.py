@@ -758,7 +758,6 @@ class LocalEngine:
         self.io_threads = max(1, io_threads or (2 if self.workers == 1 else 1))
         self.window = max(1, window or 2 * self.io_threads + 1)
         self.stop = threading.Event()
-        self.interrupted = False
 
     def request_stop(self) -> None:
         self.stop.set()
@@ -807,75 +806,88 @@ class LocalEngine:
     def _run_pool(self, items: list[BatchItem]) -> Iterator[dict]:
         import multiprocessing as mp
 
+        from .errors import ExitStatus
+
         ctx = mp.get_context("spawn")
         results = ctx.Queue()
-        procs: dict[int, tuple] = {}
-        assigned: dict[int, dict[int, BatchItem]] = {}
+        procs: dict[int, tuple] = {}                   # wid -> (process, its task queue)
+        assigned: dict[int, dict[int, BatchItem]] = {}  # wid -> items handed to it and not done yet
+        ended: set[int] = set()                         # workers that got their end-of-input marker
+        todo = list(reversed(items))                    # pop() from the end = input order
+        stopping = False
         next_wid = 0
 
-        def start_worker():
+        def start_worker() -> None:
             nonlocal next_wid
-            wid = next_wid
-            next_wid += 1
+            wid, next_wid = next_wid, next_wid + 1
             tasks = ctx.Queue()
-            p = ctx.Process(target=_worker_process, args=(wid, self.spec, tasks, results, os.getpid(), self.io_threads), daemon=True,
-                            name=f"gpurelief-worker-{wid}")
+            p = ctx.Process(target=_worker_process, args=(wid, self.spec, tasks, results, os.getpid(), self.io_threads),
+                            daemon=True, name=f"gpurelief-worker-{wid}")
             p.start()
-            procs[wid] = (p, tasks)
-            assigned[wid] = {}
-            return wid
+            procs[wid], assigned[wid] = (p, tasks), {}
 
-        for _ in range(min(self.workers, max(1, len(items)))):
+        def handle(msg) -> dict | None:
+            kind, wid, payload = msg
+            if kind == "done":
+                assigned.get(wid, {}).pop(payload["index"], None)
+                return payload
+            if kind == "fatal":
+                err = GpureliefError(f"a worker could not start: {payload[0]}")
+                err.exit_status = ExitStatus(payload[1])  # the exit code of the error in the worker
+                raise err
+            if kind == "exit":
+                p, _ = procs.pop(wid)
+                p.join(timeout=5)
+                if not stopping:
+                    todo.extend(assigned.pop(wid, {}).values())
+            return None
+
+        for _ in range(min(self.workers, len(items))):
             start_worker()
-        todo = list(reversed(items))  # pop() from the end = input order
-        stopping = False
-        finished_workers: set[int] = set()
+        last_check = time.monotonic()
         try:
             while procs:
                 if self.stop.is_set() and not stopping:
                     stopping = True
-                    for wid, (p, tasks) in procs.items():
+                    for p, _ in procs.values():
                         with contextlib.suppress(OSError):
-                            os.kill(p.pid, signal.SIGINT)
-                # hand out work: least-loaded worker first, at most `window` items each
-                if not stopping:
+                            os.kill(p.pid, signal.SIGINT)  # finish what is in flight, take nothing new
+                if not stopping:  # hand out work: least-loaded first, at most `window` items per worker
                     for wid in sorted(procs, key=lambda w: len(assigned[w])):
-                        p, tasks = procs[wid]
-                        while todo and len(assigned[wid]) < self.window and wid not in finished_workers:
+                        if wid in ended:
+                            continue
+                        tasks = procs[wid][1]
+                        while todo and len(assigned[wid]) < self.window:
                             item = todo.pop()
                             assigned[wid][item.index] = item
                             tasks.put(item)
-                        if not todo and wid not in finished_workers:
+                        if not todo:
                             tasks.put(None)
-                            finished_workers.add(wid)
+                            ended.add(wid)
                 try:
-                    kind, wid, payload = results.get(timeout=0.2)
+                    row = handle(results.get(timeout=0.2))
+                    if row is not None:
+                        yield row
                 except queue.Empty:
-                    kind = None
-                if kind == "done":
-                    assigned.get(wid, {}).pop(payload["index"], None)
-                    yield payload
+                    pass
+                if time.monotonic() - last_check < 0.5:
                     continue
-                if kind == "fatal":
-                    from .errors import ExitStatus
-
-                    err = GpureliefError(f"a worker could not start: {payload[0]}")
-                    err.exit_status = ExitStatus(payload[1])  # the same exit code as the error in the worker
-                    raise err
-                elif kind == "exit":
-                    p, _ = procs.pop(wid)
-                    p.join(timeout=5)
-                    for item in assigned.pop(wid, {}).values():  # stopped before taking them
-                        if not stopping:
-                            todo.append(item)
+                last_check = time.monotonic()
+                dead = [w for w, (p, _) in procs.items() if p.exitcode is not None]
+                if not dead:
                     continue
-                if kind is not None:
-                    continue
-                # only with the result queue drained: a worker that died (killed, segfault, OOM killer): retry its items once, on a new worker
-                for wid in [w for w, (p, _) in procs.items() if not p.is_alive() and p.exitcode is not None]:
+                while True:  # what a dead worker sent before it died is still in the queue: take it first
+                    try:
+                        row = handle(results.get(timeout=0.05))
+                    except queue.Empty:
+                        break
+                    if row is not None:
+                        yield row
+                for wid in dead:  # killed (OOM killer, segfault): retry its items once, on a new worker
+                    if wid not in procs:
+                        continue  # it exited normally, handled above
                     p, _ = procs.pop(wid)
                     lost = assigned.pop(wid, {})
-                    finished_workers.discard(wid)
                     if stopping:
                         continue
                     for item in sorted(lost.values(), key=lambda it: -it.index):
@@ -890,13 +902,13 @@ class LocalEngine:
                         start_worker()  # the others may already have their end-of-input marker
         finally:
             deadline = time.monotonic() + 10
-            for wid, (p, tasks) in list(procs.items()):
+            for p, tasks in procs.values():
                 with contextlib.suppress(Exception):
                     tasks.put(None)
-            for wid, (p, tasks) in list(procs.items()):
+            for p, _ in procs.values():
                 p.join(timeout=max(0.1, deadline - time.monotonic()))
                 if p.is_alive():
-                    p.terminate()
+                    p.terminate()  # SIGTERM -> SystemExit in the worker: its temp files are removed
                     p.join(timeout=5)
             results.close()
 
