@@ -340,7 +340,115 @@ def build_parser() -> argparse.ArgumentParser:
     add_models_parser(sub, common)
     add_engines_parser(sub, common)
     add_doctor_parser(sub, common)
+    add_batch_parsers(sub, common, c)
     return parser
+
+
+def copy_options(src: argparse.ArgumentParser, dst: argparse.ArgumentParser, *, skip: set[str]) -> None:
+    """Give `dst` every option of `src` (same groups, same flags, same defaults) except the dests in `skip`."""
+    have = {a.dest for a in dst._actions}
+    groups = {g.title: g for g in dst._action_groups}
+    for group in src._action_groups:
+        actions = [a for a in group._group_actions if a.dest not in skip and a.dest not in have and a.option_strings]
+        if not actions:
+            continue
+        target = groups.get(group.title) or dst.add_argument_group(group.title, group.description)
+        groups[group.title] = target
+        for action in actions:
+            target._add_action(action)
+
+
+def add_batch_parsers(sub, common: argparse.ArgumentParser, convert_parser: argparse.ArgumentParser) -> None:
+    """`batch` and `bench`: every option of `convert` (copied from its parser, so new ones come along)."""
+    from .writers import FORMATS
+
+    fmts = ", ".join(sorted(set(FORMATS.values())))
+    skip = {"input", "output", "format", "help", "verbose", "traceback"}
+    b = sub.add_parser(
+        "batch", parents=[common], help="many photos -> relief models, mirrored into OUT_DIR",
+        description="Convert folders (recursive), globs, list files or URLs of photos. The output folder mirrors "
+        "the input tree; each image is decoded, meshed and written once per --formats entry on a pool of workers. "
+        "A file that fails is reported and skipped; --resume continues an interrupted batch.",
+        epilog="Example: gpurelief batch photos/ 'more/**/*.png' @list.txt -o models/ --formats glb,gltf "
+        "--report report.json --resume",
+    )
+    b.add_argument("inputs", nargs="+", metavar="INPUT",
+                   help="image file, folder (recursive), quoted glob ('a/**/*.jpg'), list file (*.txt or @FILE: one "
+                   "path per line, relative to the list's folder) or fsspec URL (s3://..., needs gpurelief[remote])")
+    b.add_argument("-o", "--output-dir", required=True, metavar="OUT_DIR",
+                   help="output folder or URL; created if missing; input folders are mirrored inside it")
+    b.add_argument("--formats", default="glb", metavar="LIST",
+                   help=f"comma-separated output formats, all from one depth + mesh (default glb; available: {fmts})")
+    copy_options(convert_parser, b, skip=skip)
+    add_batch_run_options(b)
+
+    bench = sub.add_parser(
+        "bench", parents=[common], help="measure throughput: per-stage times, images/s, MB/s (JSON)",
+        description="Run the batch pipeline on synthetic photo-like images (or the given ones) into a temporary "
+        "folder and report per-stage times, images/s and MB/s written, with the machine and library versions.",
+        epilog="Example: gpurelief bench --count 50 --size 1152x864 --json bench.json --compare-serial",
+    )
+    bench.add_argument("inputs", nargs="*", metavar="INPUT", help="images to use instead of synthetic ones")
+    bench.add_argument("--count", type=int, default=20, help="synthetic images to make (default 20)")
+    bench.add_argument("--size", default="1152x864", metavar="WxH", help="synthetic image size (default 1152x864, ~1 MP)")
+    bench.add_argument("--formats", default="glb", metavar="LIST", help="output formats (default glb)")
+    bench.add_argument("--workers", type=int, default=0, metavar="N", help="worker processes (default: one per core)")
+    bench.add_argument("--compare-serial", action="store_true",
+                       help="also time a plain serial loop over convert() on the same images and report the ratio")
+    bench.add_argument("--json", metavar="FILE", help="write the results as JSON to FILE ('-' = stdout)")
+    copy_options(convert_parser, bench, skip=skip)
+
+
+def add_batch_run_options(b: argparse.ArgumentParser) -> None:
+    g = b.add_argument_group("batch")
+    g.add_argument("--workers", type=int, default=0, metavar="N",
+                   help="worker processes (default: one per CPU core; 1 = pipelined threads in this process)")
+    g.add_argument("--io-threads", type=int, default=0, metavar="N",
+                   help="decode and write threads per worker (default 1; 2 with --workers 1)")
+    g.add_argument("--resume", action="store_true",
+                   help="skip inputs the manifest (OUT_DIR/_gpurelief) records as done with the same size, mtime "
+                   "and options, and whose outputs are still there")
+    g.add_argument("--fingerprint", choices=["stat", "sha256"], default="stat",
+                   help="how --resume recognises an unchanged input: size + mtime (default) or a content hash")
+    g.add_argument("--report", metavar="FILE", help="write a JSON report: one row per file and a summary")
+    g.add_argument("--max-failures", type=int, default=None, metavar="N", help="abort after N failed files (default: never)")
+    g.add_argument("--progress", choices=["auto", "bar", "log", "none"], default="auto",
+                   help="auto: a bar on a terminal, log lines otherwise (default auto)")
+    g.add_argument("--engine", choices=["local", "ray"], default="local",
+                   help="local process pool (default) or a Ray cluster (needs gpurelief[ray])")
+    g.add_argument("--address", metavar="ADDR",
+                   help="--engine ray: cluster address (auto, ray://head:10001); default: start a local Ray")
+
+
+def run_batch_command(args: argparse.Namespace, opts: ConvertOptions) -> int:
+    import shlex
+
+    from .batch import run_batch
+
+    result = run_batch(
+        args.inputs, args.output_dir, opts, formats=args.formats, workers=args.workers, io_threads=args.io_threads,
+        engine=args.engine,
+        address=args.address, resume=args.resume, fingerprint_mode=args.fingerprint, report=args.report,
+        max_failures=args.max_failures, progress=args.progress, verbose=args.verbose,
+    )
+    s = result.summary
+    print(
+        f"gpurelief: {s['ok']} converted, {s['skipped']} skipped, {s['failed']} failed of {s['total']} files "
+        f"in {s['wall_s']:.1f}s ({s['images_per_s']:.2f} img/s, {s['mb_per_s']:.1f} MB/s) -> {s['out_dir']}",
+        file=sys.stderr,
+    )
+    if result.interrupted:
+        argv = list(getattr(args, "argv", None) or sys.argv[1:])
+        if "--resume" not in argv:
+            argv.append("--resume")
+        print(
+            f"gpurelief: interrupted; {s['not_run']} files not done. Finish the batch with:\n"
+            f"  gpurelief {shlex.join(argv)}",
+            file=sys.stderr,
+        )
+    elif result.aborted:
+        print(f"gpurelief: aborted after {s['failed']} failures (--max-failures); see the messages above", file=sys.stderr)
+    return result.exit_status
 
 
 OPTION_NAMES = {
@@ -382,6 +490,12 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     opts = options_from_args(args)
     report = _stage_printer(args.verbose)
+    if args.command == "batch":
+        return run_batch_command(args, opts)
+    if args.command == "bench":
+        from .bench import run_bench_command
+
+        return run_bench_command(args, opts)
     if args.command == "convert":
         result = convert(args.input, args.output, opts, report=report)
         for note in result.notes:
@@ -408,6 +522,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)  # batch: repeated in the resume hint
     if not args.command:
         parser.print_help(sys.stderr)
         return ExitStatus.USAGE

@@ -121,6 +121,18 @@ def load_image(
     one-line message naming the file and the fix.
     """
     path, data = read_input_bytes(path)
+    return decode_image(path, data, frame=frame, max_pixels=max_pixels)
+
+
+def decode_image(
+    path: str | os.PathLike,
+    data: bytes,
+    *,
+    frame: int = 0,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+) -> Image:
+    """Encoded bytes of the file `path` (already read, e.g. from an object store) -> Image, as load_image."""
+    path = Path(path)
     img = open_image(path, data, max_pixels=max_pixels)
     fmt = img.format
     n_frames = int(getattr(img, "n_frames", 1) or 1)
