@@ -44,22 +44,25 @@ def resize_rgb(pixels: np.ndarray, out_shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(PILImage.fromarray(pixels).resize((ow, oh), method))
 
 
-def box_blur(values: np.ndarray, radius: int) -> np.ndarray:
-    """(H, W) float32 -> (H, W) float32 mean over a (2r+1)^2 window, edges clamped. O(1) per pixel."""
-    a = np.asarray(values, dtype=np.float32)
+def box_blur(values: np.ndarray, radius: int, *, xp=np) -> np.ndarray:
+    """(H, W) float32 -> (H, W) float32 mean over a (2r+1)^2 window, edges clamped. O(1) per pixel.
+
+    xp: the array module (numpy, or CuPy for the GPU twin: the same float64 prefix sums on the device).
+    """
+    a = xp.asarray(values, dtype=xp.float32)
     if radius <= 0:
         return a.copy()
-    out = a.astype(np.float64)
+    out = a.astype(xp.float64)
     for axis in (0, 1):
         n = out.shape[axis]
         r = min(radius, n - 1)
         pad = [(0, 0), (0, 0)]
         pad[axis] = (r + 1, r)
-        c = np.cumsum(np.pad(out, pad, mode="edge"), axis=axis)
-        hi = np.take(c, np.arange(2 * r + 1, 2 * r + 1 + n), axis=axis)
-        lo = np.take(c, np.arange(0, n), axis=axis)
+        c = xp.cumsum(xp.pad(out, pad, mode="edge"), axis=axis)
+        hi = xp.take(c, xp.arange(2 * r + 1, 2 * r + 1 + n), axis=axis)
+        lo = xp.take(c, xp.arange(0, n), axis=axis)
         out = (hi - lo) / (2 * r + 1)
-    return out.astype(np.float32)
+    return out.astype(xp.float32)
 
 
 def gaussian_blur(values: np.ndarray, sigma_px: float) -> np.ndarray:
