@@ -128,7 +128,7 @@ class KernelOps:
         The float64 prefix sums run in CuPy's parallel order on the GPU, so this stage agrees with
         numpy to float32 rounding (a few ulp), not bit for bit; see README.
         """
-        return numpy_ops.box_blur(self._f32(values), radius, xp=self.xp)
+        return numpy_ops._box_blur(self._f32(values), radius, self.xp)
 
     def gaussian_blur(self, values, sigma_px: float):
         """(H, W) float32 -> (H, W) float32, three box passes (numpy_ops.gaussian_blur on xp)."""

@@ -44,11 +44,13 @@ def resize_rgb(pixels: np.ndarray, out_shape: tuple[int, int]) -> np.ndarray:
     return np.asarray(PILImage.fromarray(pixels).resize((ow, oh), method))
 
 
-def box_blur(values: np.ndarray, radius: int, *, xp=np) -> np.ndarray:
-    """(H, W) float32 -> (H, W) float32 mean over a (2r+1)^2 window, edges clamped. O(1) per pixel.
+def box_blur(values: np.ndarray, radius: int) -> np.ndarray:
+    """(H, W) float32 -> (H, W) float32 mean over a (2r+1)^2 window, edges clamped. O(1) per pixel."""
+    return _box_blur(values, radius, np)
 
-    xp: the array module (numpy, or CuPy for the GPU twin: the same float64 prefix sums on the device).
-    """
+
+def _box_blur(values, radius: int, xp):
+    """box_blur over the array module xp (numpy here; CuPy in the GPU twin: the same prefix sums)."""
     a = xp.asarray(values, dtype=xp.float32)
     if radius <= 0:
         return a.copy()
