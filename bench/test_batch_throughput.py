@@ -9,7 +9,7 @@ vertices on the longest side, the same for both sides (the default 1024 writes 4
 outputs go to GPURELIEF_BENCH_DIR (default /dev/shm) so the disk is not what is measured.
 Targets (issue 7): batch >= 1.7x the serial images/s on 2 cores; worker peak RSS independent of batch length.
 GPURELIEF_BENCH_ROUNDS (default 1) runs of each; GPURELIEF_BENCH_NO_TARGET=1 records without asserting 1.7x.
-Results are written to bench/results/batch-<cpu>-<cores>c-<images>.json beside this file.
+Results are written to bench/results/batch-<cpu>-<cores>c-<images>-<UTC time>.json beside this file.
 """
 from __future__ import annotations
 
@@ -115,7 +115,8 @@ def test_batch_peak_memory_is_independent_of_batch_length(benchmark, photos, wor
                    machine=info, load_after=round(os.getloadavg()[0], 2),
                    date=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()))
     tag = re.sub(r"[^A-Za-z0-9]+", "-", str(info["cpu"])).strip("-")
-    out = Path(__file__).parent / "results" / f"batch-{tag}-{info['cores']}c-{N}.json"
+    stamp = time.strftime("%Y%m%dT%H%M", time.gmtime())
+    out = Path(__file__).parent / "results" / f"batch-{tag}-{info['cores']}c-{N}-{stamp}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(RESULTS, indent=1) + "\n")
     print("\n" + json.dumps(RESULTS, indent=1))

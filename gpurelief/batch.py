@@ -3,8 +3,8 @@
 The driver (this process) lists the inputs, drops those the manifest marks done (decided from
 path, size, mtime and the options hash: no image byte is read), hands each worker a bounded
 window of items, and is the only writer of the manifest and the report. A worker runs a
-ReliefJob as three stages joined by queues of one: a decode thread, depth + condition + mesh +
-texture in the worker's main thread (the device stage), and a writer thread; so at most a few
+ReliefJob as three stages joined by queues of one: decode thread(s), depth + condition + mesh +
+texture in the worker's main thread (the device stage), and writer thread(s); so at most a few
 images are alive per worker, however long the batch. Engines (the local process pool here,
 Ray Data in batch_ray.py) all call the same ReliefJob, and yield the same result rows.
 """

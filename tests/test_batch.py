@@ -449,3 +449,18 @@ def test_worker_setup_failure_stops_the_batch_with_the_errors_exit_code(tmp_path
         run_batch([str(tmp_path / "in")], tmp_path / "out", ConvertOptions(depth_map=str(tmp_path / "missing.png")),
                   workers=2, progress="none")
     assert info.value.exit_status == ExitStatus.INPUT_MISSING
+
+
+def test_batch_and_bench_take_every_convert_option():
+    from gpurelief.cli import build_parser, options_from_args
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command").choices
+    convert_flags = {s for a in sub["convert"]._actions for s in a.option_strings} - {"-o", "--output", "--format"}
+    for name in ("batch", "bench"):
+        assert convert_flags <= {s for a in sub[name]._actions for s in a.option_strings}, name
+    flags = ["--relief", "0.2", "--units", "cm", "--width", "30", "--max-size", "full", "--invert", "--clip", "2", "98",
+             "--texture-format", "png", "--double-sided", "--smooth", "1.5"]
+    one = options_from_args(parser.parse_args(["convert", "x.jpg", "-o", "x.glb", *flags]))
+    many = options_from_args(parser.parse_args(["batch", "x.jpg", "-o", "out", *flags]))
+    assert one == many and many.relief == 0.2 and many.max_size is None and many.clip_pct == (2.0, 98.0)

@@ -54,7 +54,9 @@ def test_ray_engine_outputs_are_byte_identical_to_local_engine(ray_cluster, phot
     good = [r for r in rows if r["status"] == "ok"]
     # each actor ran on the logical GPU Ray gave it, and chose CUDA only where the runtime has a device
     assert {tuple(r["worker"]["gpu_ids"]) for r in good} == {("0",)}
-    assert {r["worker"]["device"] for r in good} <= {"cpu", "cuda"}
+    from gpurelief.batch_ray import _cuda_really_available
+
+    assert {r["worker"]["device"] for r in good} == {"cuda" if _cuda_really_available() else "cpu"}
 
     local = run_batch([str(photos)], tmp_path / "local", formats="glb,gltf", workers=1, progress="none")
     assert local.summary["ok"] == 4
