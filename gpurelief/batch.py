@@ -31,8 +31,9 @@ import numpy as np
 from . import __version__
 from .decode import decode_image, load_image
 from .errors import GpureliefError, InputMissingError, OptionError, OutputError, require
-from .pipeline import ConvertOptions, StageTimer, build_mesh, refuse_overwriting_inputs, write_mesh
-from .texture import make_texture, raw_uvs
+from .pipeline import (
+    ConvertOptions, StageTimer, build_mesh, check_format_options, make_products, refuse_overwriting_inputs, write_mesh,
+)
 from .types import Image
 from .writers import FORMATS
 from .writers.atomic import atomic_open, check_output_path
@@ -253,7 +254,12 @@ def collect_inputs(inputs: Iterable[str], out_dir: str | None = None) -> list[Ba
     return unique
 
 
-SIDECARS = {"gltf": (".bin", "_texture.jpg", "_texture.png", "_texture.webp")}  # files a format writes beside it
+_TEXTURES = ("_texture.jpg", "_texture.png", "_texture.webp")
+SIDECARS = {  # files a format writes beside it
+    "gltf": (".bin", *_TEXTURES),
+    "obj": (".mtl", *_TEXTURES),
+    "ply": _TEXTURES,
+}
 
 
 def mark_input_overwrites(items: list[BatchItem], out: "OutputTree", formats: list[str]) -> None:
@@ -552,29 +558,28 @@ class ReliefJob:
                 )
             return load_image(item.src, frame=self.opts.frame, max_pixels=self.opts.max_pixels)
 
-    def compute(self, image: Image, timer: StageTimer):
-        """Image -> (mesh, texture, heightfield): the device stage, one depth + mesh for every format."""
-        mesh, hf = build_mesh(image, self.opts, timer)
-        with timer.stage("texture"):
-            texture, orientation = make_texture(
-                image, texture_format=self.opts.texture_format, texture_max=self.opts.texture_max,
-                quality=self.opts.texture_quality,
-            )
-            if orientation != 1:
-                mesh.uvs = raw_uvs(mesh.uvs, orientation)
-        return mesh, texture, hf
+    def compute(self, image: Image, timer: StageTimer) -> dict:
+        """Image -> {format: Product}: the device stage, one depth + heightfield for every format
+        (one surface mesh for the glTF formats, one solid for the print formats, one texture)."""
+        return make_products(image, self.opts, self.formats, timer)[0]
 
-    def write(self, item: BatchItem, image: Image, mesh, texture, timer: StageTimer) -> list[dict]:
+    def write(self, item: BatchItem, image: Image, products: dict, timer: StageTimer) -> list[dict]:
         outputs = []
         with timer.stage("write"):
             for fmt, rel in self.out.targets(item, self.formats):
                 def write_fn(path: Path, fmt: str) -> list[Path]:
-                    return write_mesh(path, fmt, mesh, texture, image, self.opts)[0]
+                    p = products[fmt]
+                    return write_mesh(path, fmt, p.mesh, p.texture, image, self.opts, colors=p.colors)[0]
 
                 src = None if is_url(item.src) else item.src
                 written = self.out.write(rel, fmt, write_fn, source=src, options=self.opts)
                 outputs += [{"path": p, "bytes": n} for p, n in written]
         return outputs
+
+    def finish(self, item: BatchItem, image: Image, products: dict, timer: StageTimer, t0: float) -> dict:
+        """Write every format of one item -> its result row."""
+        outputs = self.write(item, image, products, timer)
+        return ok_row(item, timer, t0, outputs, products[self.formats[0]].mesh, image)
 
     def process(self, item: BatchItem) -> dict:
         """One item start to finish (what a Ray actor or a serial loop calls) -> result row; never raises."""
@@ -583,9 +588,7 @@ class ReliefJob:
         try:
             check_item(item)
             image = self.decode(item, timer)
-            mesh, texture, hf = self.compute(image, timer)
-            outputs = self.write(item, image, mesh, texture, timer)
-            return ok_row(item, timer, t0, outputs, mesh, image)
+            return self.finish(item, image, self.compute(image, timer), timer, t0)
         except BaseException as exc:  # noqa: BLE001 - a bad file fails alone
             if isinstance(exc, (KeyboardInterrupt, SystemExit)):
                 raise
@@ -687,9 +690,7 @@ def worker_loop(wid: int, job: ReliefJob, tasks, results, stop: threading.Event,
             item, timer, t0, image, result, exc = got
             if exc is None:
                 try:
-                    mesh, texture, _ = result
-                    outputs = job.write(item, image, mesh, texture, timer)
-                    row = ok_row(item, timer, t0, outputs, mesh, image)
+                    row = job.finish(item, image, result, timer, t0)
                 except Exception as e:  # noqa: BLE001
                     row = error_row(item, timer, t0, e)
             else:
@@ -1065,6 +1066,7 @@ def run_batch(
         raise OptionError(f"--fingerprint: expected stat or sha256, got {fingerprint_mode!r}")
     if max_failures is not None and max_failures < 1:
         raise OptionError(f"--max-failures: expected at least 1, got {max_failures}")
+    check_format_options(opts, formats)  # e.g. --lithophane with glb: refused before any work
     if report:
         check_output_path(report)  # before hours of work, not after
     out = OutputTree(out_dir)

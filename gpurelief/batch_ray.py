@@ -17,7 +17,7 @@ from dataclasses import asdict, fields, replace
 
 import numpy as np
 
-from .batch import BatchItem, JobSpec, ReliefJob, check_item, error_row, ok_row
+from .batch import BatchItem, JobSpec, ReliefJob, check_item, error_row
 from .errors import GpureliefError, require
 from .pipeline import StageTimer
 from .types import Image
@@ -101,9 +101,7 @@ class ReliefActor:
                         source_mode=str(batch["source_mode"][i]) or None,
                         raw_orientation=int(batch["raw_orientation"][i]),
                     )
-                    mesh, texture, _ = self.job.compute(image, timer)
-                    outputs = self.job.write(item, image, mesh, texture, timer)
-                    row = ok_row(item, timer, t0, outputs, mesh, image)
+                    row = self.job.finish(item, image, self.job.compute(image, timer), timer, t0)
                 except Exception as exc:  # noqa: BLE001 - a bad file fails alone
                     row = error_row(item, timer, t0, exc)
             row["worker"] = {"engine": "ray", "device": self.device, "gpu_ids": self.gpu_ids}

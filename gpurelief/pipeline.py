@@ -214,25 +214,27 @@ def compute_depth(image: Image, opts: ConvertOptions, grid_size: tuple[int, int]
     return estimate_depth(image.pixels[..., :3], out_shape=grid_size)
 
 
-def build_mesh(
-    image: Image, opts: ConvertOptions, timer: StageTimer, backend: Backend | None = None
-) -> tuple[Mesh, Heightfield]:
-    """Image -> (Mesh in metres with UVs on the displayed photo, Heightfield).
+def compute_heightfield(
+    image: Image, opts: ConvertOptions, timer: StageTimer, backend: Backend | None = None, *, printing: bool = False
+) -> Heightfield:
+    """Image -> Heightfield on the mesh grid: the depth and condition stages, shared by every output format.
 
-    backend: where conditioning and meshing run (CPU by default); on a GPU backend the Heightfield
-    and Mesh arrays are CuPy arrays. Depth estimation and resampling run on the host.
+    printing with --lithophane takes its heights from the photo's darkness instead of depth.
+    backend: where conditioning runs (CPU by default); on a GPU backend the heights are a CuPy array.
     """
     array_ops = backend.ops if backend is not None else None
     image_size = (image.height, image.width)
     grid_size = ops.grid_shape(image_size, opts.max_size)
+    lithophane = printing and opts.lithophane
     with timer.stage("depth"):
-        depth = compute_depth(image, opts, grid_size)
+        depth = lithophane_depth(image, grid_size) if lithophane else compute_depth(image, opts, grid_size)
     with timer.stage("condition"):
-        hf = condition(
+        clip = clip_percentiles(opts) if not lithophane or opts.clip_pct is not None else (0.0, 100.0)
+        return condition(
             depth,
             image_size=image_size,
             grid_size=grid_size,
-            clip_pct=clip_percentiles(opts),
+            clip_pct=clip,
             invert=opts.invert,
             smooth_px=opts.smooth_px,
             gamma=opts.gamma,
@@ -241,13 +243,27 @@ def build_mesh(
             cut_transparent=opts.cut_transparent,
             array_ops=array_ops,
         )
+
+
+def surface_mesh(hf: Heightfield, opts: ConvertOptions, timer: StageTimer, backend: Backend | None = None) -> Mesh:
+    """Heightfield -> the open relief surface in metres (glTF formats): grid or adaptive."""
     with timer.stage("mesh"):
         width_m = opts.width * UNITS_TO_METRES[opts.units]
         if opts.mesh == "adaptive":
-            mesh = adaptive_from_options(hf, opts, width_m)
-        else:
-            mesh = grid_mesh(hf, width=width_m, relief_frac=opts.relief, array_ops=array_ops)
-    return mesh, hf
+            return adaptive_from_options(hf, opts, width_m)
+        return grid_mesh(hf, width=width_m, relief_frac=opts.relief, array_ops=backend.ops if backend else None)
+
+
+def build_mesh(
+    image: Image, opts: ConvertOptions, timer: StageTimer, backend: Backend | None = None
+) -> tuple[Mesh, Heightfield]:
+    """Image -> (Mesh in metres with UVs on the displayed photo, Heightfield).
+
+    backend: where conditioning and meshing run (CPU by default); on a GPU backend the Heightfield
+    and Mesh arrays are CuPy arrays. Depth estimation and resampling run on the host.
+    """
+    hf = compute_heightfield(image, opts, timer, backend)
+    return surface_mesh(hf, opts, timer, backend), hf
 
 
 def adaptive_from_options(
@@ -325,36 +341,51 @@ def check_print_options(opts: ConvertOptions, fmt: str) -> None:
         raise OptionError("--depth-map: a lithophane's thickness comes from the photo's brightness; drop one of the two")
 
 
+def check_format_options(opts: ConvertOptions, formats: list[str]) -> None:
+    """Options against several output formats at once (batch --formats). With glTF and print formats
+    mixed, each sizing flag applies to the outputs it sizes (--width to glTF, --width-mm to print);
+    only flags that would change the shared heightfield for one kind of output are refused."""
+    printing = [f for f in formats if f in PRINT_FORMATS]
+    if not printing or len(printing) == len(formats):
+        for fmt in formats:
+            check_print_options(opts, fmt)
+        return
+    if opts.lithophane:
+        raise OptionError("--lithophane: shapes the print formats only; write the glTF formats in a separate run")
+    if opts.cut_transparent:
+        raise OptionError("--cut-transparent: a printable solid needs the whole rectangle; drop it or the print formats")
+
+
 def lithophane_depth(image: Image, grid_size: tuple[int, int]) -> DepthMap:
     """Photo -> 'depth' 1 - luminance at the grid size: dark = thick, so a backlit print shows the photo."""
     pixels = ops.resize_rgb(np.ascontiguousarray(image.pixels[..., :3]), grid_size)
     return DepthMap(values=np.float32(1.0) - ops.luminance(pixels), source="lithophane")
 
 
-def build_solid(
-    image: Image, opts: ConvertOptions, timer: StageTimer, fmt: str
-) -> tuple[Mesh, Heightfield, tuple[float, float, float]]:
-    """Image -> (closed solid Mesh in millimetres, bottom at z = 0, Heightfield, (width, height, thickness) mm).
-
-    The top is the relief grid (heights from depth, or from 1 - luminance for --lithophane), lifted by the
-    base; walls follow its boundary down to a flat bottom; --border-mm adds a frame at full thickness.
-    """
-    image_size = (image.height, image.width)
+def print_dims(image_size: tuple[int, int], opts: ConvertOptions):
+    """-> the print sizes (mm) for this photo and options; refuses an STL over the size limit before any work."""
     grid_size = ops.grid_shape(image_size, opts.max_size)
-    dims = print_dimensions(
+    return grid_size, print_dimensions(
         grid_size, image_size, width_mm=opts.width_mm, height_mm=opts.height_mm, relief_mm=opts.relief_mm,
         base_mm=opts.base_mm, border_mm=opts.border_mm, lithophane=opts.lithophane,
     )
-    if fmt == "stl":  # refuse before any work: the count is known from the grid
-        check_stl_size(solid_triangle_bound(grid_size, border=dims.border_mm > 0), allow_large=opts.allow_large_stl)
-    with timer.stage("depth"):
-        depth = lithophane_depth(image, grid_size) if opts.lithophane else compute_depth(image, opts, grid_size)
-    with timer.stage("condition"):
-        clip = opts.clip_pct if opts.clip_pct is not None else ((0.0, 100.0) if opts.lithophane else clip_percentiles(opts))
-        hf = condition(
-            depth, image_size=image_size, grid_size=grid_size, clip_pct=clip, invert=opts.invert,
-            smooth_px=opts.smooth_px, gamma=opts.gamma, contrast=opts.contrast,
-        )
+
+
+def check_stl_before_work(image_size: tuple[int, int], opts: ConvertOptions) -> None:
+    """The STL size limit is known from the grid: refuse before depth and meshing run."""
+    grid_size, dims = print_dims(image_size, opts)
+    check_stl_size(solid_triangle_bound(grid_size, border=dims.border_mm > 0), allow_large=opts.allow_large_stl)
+
+
+def solid_from_heightfield(
+    hf: Heightfield, opts: ConvertOptions, timer: StageTimer
+) -> tuple[Mesh, tuple[float, float, float]]:
+    """Heightfield -> (closed solid Mesh in millimetres, bottom at z = 0, (width, height, thickness) mm).
+
+    The top is the relief (grid or adaptive) lifted by the base; walls follow its boundary down to a
+    flat bottom; --border-mm adds a frame at full thickness.
+    """
+    _, dims = print_dims(hf.image_size, opts)
     with timer.stage("mesh"):
         relief_frac = dims.relief_mm / dims.relief_width_mm
         if opts.mesh == "adaptive":  # --max-error is in millimetres here (print formats refuse --units)
@@ -366,7 +397,73 @@ def build_solid(
         mesh = solid_mesh(
             top, base=dims.base_mm, border=dims.border_mm, border_z=dims.thickness_mm if dims.border_mm else None
         )
-    return mesh, hf, (dims.width_mm, dims.height_mm, dims.thickness_mm)
+    return mesh, (dims.width_mm, dims.height_mm, dims.thickness_mm)
+
+
+def build_solid(
+    image: Image, opts: ConvertOptions, timer: StageTimer, fmt: str
+) -> tuple[Mesh, Heightfield, tuple[float, float, float]]:
+    """Image -> (closed solid Mesh in millimetres, Heightfield, (width, height, thickness) mm)."""
+    if fmt == "stl":
+        check_stl_before_work((image.height, image.width), opts)
+    hf = compute_heightfield(image, opts, timer, printing=True)
+    mesh, size_mm = solid_from_heightfield(hf, opts, timer)
+    return mesh, hf, size_mm
+
+
+@dataclass
+class Product:
+    """What one output format needs: its mesh (metres for glTF, millimetres for print), texture, colours."""
+
+    mesh: Mesh
+    texture: Texture | None = None
+    colors: np.ndarray | None = None
+    size_mm: tuple[float, float, float] | None = None
+
+
+def make_products(
+    image: Image, opts: ConvertOptions, formats: list[str], timer: StageTimer, backend: Backend | None = None
+) -> tuple[dict[str, Product], Heightfield]:
+    """Image -> ({format: Product}, Heightfield): one depth + heightfield, one surface mesh for the glTF
+    formats and one solid for the print formats, one texture encode, whatever the number of formats."""
+    printing = [f for f in formats if f in PRINT_FORMATS]
+    surface = [f for f in formats if f not in PRINT_FORMATS]
+    if "stl" in printing:
+        check_stl_before_work((image.height, image.width), opts)
+    hf = compute_heightfield(image, opts, timer, backend, printing=bool(printing))
+    texture_and_orientation: list = []
+
+    def textured(mesh: Mesh) -> tuple[Mesh, Texture]:
+        if not texture_and_orientation:
+            with timer.stage("texture"):
+                texture_and_orientation.extend(make_texture(
+                    image, texture_format=opts.texture_format, texture_max=opts.texture_max,
+                    quality=opts.texture_quality,
+                ))
+        texture, orientation = texture_and_orientation
+        if orientation != 1:  # UVs onto the stored (un-rotated) pixels; a copy: colours sample the displayed photo
+            mesh = replace(mesh, uvs=raw_uvs(mesh.uvs, orientation))
+        return mesh, texture
+
+    products: dict[str, Product] = {}
+    if surface:
+        mesh, texture = textured(surface_mesh(hf, opts, timer, backend))
+        products.update({f: Product(mesh, texture) for f in surface})
+    if printing:
+        solid, size_mm = solid_from_heightfield(hf, opts, timer)
+        colors = None
+        for f in printing:
+            if f == "stl":
+                products[f] = Product(solid, size_mm=size_mm)
+            elif f == "3mf" or (f == "ply" and not opts.ply_texture):
+                if colors is None:
+                    with timer.stage("colors"):
+                        colors = ops.sample_rgb(image.pixels, solid.uvs)
+                products[f] = Product(solid, colors=colors, size_mm=size_mm)
+            else:
+                mesh, texture = textured(solid)
+                products[f] = Product(mesh, texture, size_mm=size_mm)
+    return products, hf
 
 
 def write_print(
@@ -417,26 +514,12 @@ def convert(
         backend = cpu_backend("--mesh adaptive, --compress and print formats run on the CPU")
 
     def mesh_texture_write(backend: Backend):
-        colors = texture = size_mm = None
         with backend.activate():
-            if printing:
-                mesh, hf, size_mm = build_solid(image, opts, timer, fmt)
-                if fmt == "3mf" or (fmt == "ply" and not opts.ply_texture):
-                    with timer.stage("colors"):
-                        colors = ops.sample_rgb(image.pixels, mesh.uvs)
-            else:
-                mesh, hf = build_mesh(image, opts, timer, backend)
-            if colors is None and fmt != "stl":
-                with timer.stage("texture"):
-                    texture, orientation = make_texture(
-                        image, texture_format=opts.texture_format, texture_max=opts.texture_max,
-                        quality=opts.texture_quality,
-                    )
-                    if orientation != 1:
-                        mesh.uvs = raw_uvs(mesh.uvs, orientation)
+            products, hf = make_products(image, opts, [fmt], timer, backend)
+            p = products[fmt]
             with timer.stage("write"):
-                outputs, size = write_mesh(output, fmt, mesh, texture, image, opts, colors=colors)
-        return mesh, hf, outputs, size, size_mm
+                outputs, size = write_mesh(output, fmt, p.mesh, p.texture, image, opts, colors=p.colors)
+        return p.mesh, hf, outputs, size, p.size_mm
 
     auto_gpu = parse_device(opts.device)[0] == "auto" and backend.name != "cpu"
     try:

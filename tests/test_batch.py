@@ -8,6 +8,7 @@ import struct
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -127,6 +128,32 @@ def test_batch_writes_every_format_from_one_mesh_identical_to_convert(tmp_path, 
     # one depth + mesh feeds all formats, and the bytes are exactly what `convert` writes
     convert(tmp_path / "in" / "sub" / "b_1.png", tmp_path / "single.glb")
     assert (tmp_path / "single.glb").read_bytes() == (tmp_path / "out" / "sub" / "b_1.glb").read_bytes()
+
+
+def test_batch_print_and_gltf_formats_share_one_depth_and_match_convert(tmp_path, gltf_validator):
+    trimesh = pytest.importorskip("trimesh")
+    make_tree(tmp_path / "in", n=1)
+    opts = ConvertOptions(width_mm=80.0, max_size=40)  # --width-mm sizes the print outputs, the GLB keeps --width
+    res = run_batch([str(tmp_path / "in")], tmp_path / "out", opts, formats="glb,stl,3mf,obj", workers=1,
+                    progress="none")
+    assert res.exit_status == ExitStatus.OK and res.summary["ok"] == 2
+    out = tmp_path / "out"
+    gltf_validator(out / "a_0.glb")
+    solid = trimesh.load(out / "a_0.stl")
+    assert solid.is_watertight and solid.is_winding_consistent and solid.volume > 0
+    assert abs(solid.bounds[1][0] - solid.bounds[0][0] - 80.0) < 1e-3  # millimetres, not the glTF's metres
+    assert (out / "a_0.mtl").exists() and (out / "a_0_texture.jpg").exists()
+    for fmt in ("glb", "stl", "3mf"):  # each output is byte for byte what `convert` writes for that format
+        convert(tmp_path / "in" / "a_0.jpg", tmp_path / f"single.{fmt}", opts if fmt != "glb" else replace(opts, width_mm=None))
+        assert (tmp_path / f"single.{fmt}").read_bytes() == (out / f"a_0.{fmt}").read_bytes(), fmt
+
+
+def test_batch_refuses_print_only_flags_with_gltf_formats_before_work(tmp_path):
+    make_tree(tmp_path / "in", n=1)
+    with pytest.raises(OptionError, match="--lithophane"):
+        run_batch([str(tmp_path / "in")], tmp_path / "out", ConvertOptions(lithophane=True), formats="glb,stl",
+                  workers=1, progress="none")
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").rglob("*.*"))
 
 
 def test_batch_process_pool_and_io_threads_match_inline_bytes(tmp_path):
