@@ -144,3 +144,13 @@ def test_grid_mesh_rejects_bad_sizes(bad):
 
     with pytest.raises(OptionError):
         _mesh(np.zeros((3, 3)), **bad)
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (7, 13), (64, 33)])
+def test_grid_mesh_bounds_equal_the_scanned_positions_exactly(shape):
+    rng = np.random.default_rng(sum(shape))
+    h = rng.random(shape).astype(np.float32)
+    m = grid_mesh(Heightfield(heights=h, image_size=(shape[0] * 3, shape[1] * 5)), width=0.37, relief_frac=0.13)
+    lo, hi = m.extras["position_bounds"]
+    assert lo == [float(v) for v in m.positions.min(axis=0)]
+    assert hi == [float(v) for v in m.positions.max(axis=0)]

@@ -36,6 +36,20 @@ def grid_mesh(
             raise OptionError("--cut-transparent: every cell is transparent; nothing is left to mesh")
         vertex_ids, indices = ops.compact_grid(keep, grid_size)
         positions, normals, uvs = positions[vertex_ids], normals[vertex_ids], uvs[vertex_ids]
+        extras = {}
     else:
         indices = ops.grid_indices(grid_size)
-    return Mesh(positions=positions, normals=normals, uvs=uvs, indices=indices, units=units)
+        extras = {"position_bounds": _grid_bounds(positions, heights, grid_size, relief)}
+    return Mesh(positions=positions, normals=normals, uvs=uvs, indices=indices, units=units, extras=extras)
+
+
+def _grid_bounds(positions, heights, grid_size: tuple[int, int], relief: float) -> tuple[list[float], list[float]]:
+    """Exact POSITION min/max of a full grid without scanning the (N, 3) array: x and y come from the
+    corner vertices; z = height * relief is monotonic in height, so its extremes are those of the
+    (contiguous, 3x smaller) heights times relief in float32, as grid_positions computes them."""
+    gh, gw = grid_size
+    r = np.float32(relief)
+    z_lo, z_hi = np.float32(float(heights.min())) * r, np.float32(float(heights.max())) * r
+    lo = [float(positions[0, 0]), float(positions[(gh - 1) * gw, 1]), float(z_lo)]
+    hi = [float(positions[gw - 1, 0]), float(positions[0, 1]), float(z_hi)]
+    return lo, hi

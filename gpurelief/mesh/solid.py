@@ -344,7 +344,7 @@ def solid_mesh(top: Mesh, *, base: float, border: float = 0.0, border_z: float |
     out_uvs = np.concatenate([uvs, uvs[new_uv_src]])
     out_normals = np.concatenate([np.asarray(top.normals, dtype=np.float32), new_normals])
     indices = triangles.reshape(-1).astype(ops.index_dtype(vertex_count))
-    extras = dict(top.extras)
+    extras = {k: v for k, v in top.extras.items() if k != "position_bounds"}  # the top's bounds are not the solid's
     extras.update(boundary_vertex_count=int(count), base=float(base), border=float(border))
     return Mesh(positions=out_positions, normals=out_normals, uvs=out_uvs, indices=indices, units=top.units, extras=extras)
 
