@@ -99,15 +99,16 @@ def test_mesher(benchmark, mesher, kind, n, pct):
         "mesher": mesher, "map": kind, "n": n, "pct": pct, "triangles": int(len(tris)),
         "max_pct": m["max"] * 100, "rms_pct": m["rms"] * 100, "uncovered": m["uncovered"],
         "median_s": benchmark.stats.stats.median, "rounds": benchmark.stats.stats.rounds,
-        "kept": m["max"] <= e * (1 + 1e-6) and m["uncovered"] == 0,
+        # exact: within double rounding; "f32": over by float32 rounding only (pydelatin computes in float32)
+        "kept": "yes" if m["max"] <= e * (1 + 1e-12) else ("f32" if m["max"] <= e * (1 + 1e-6 * 60) else "NO"),
     }
     if mesher == "pymartini":
         row["init_s"] = martini_for(n)[1]
     benchmark.extra_info.update(row)
     RESULTS.append(row)
     assert m["uncovered"] == 0
-    if mesher in ("gpurelief", "pydelatin"):
-        assert row["kept"], f"{mesher} exceeded the bound: {m['max']} > {e}"
+    if mesher == "gpurelief":
+        assert row["kept"] == "yes", f"{mesher} exceeded the bound: {m['max']} > {e}"
 
 
 def _machine() -> str:
@@ -124,7 +125,8 @@ def write_markdown(results: list[dict], path: Path) -> None:
         "# Adaptive meshing vs peers (one run)", "", f"Machine: {_machine()}.", "",
         "time = median triangulation wall time (rounds); tris = triangles; true max = measured max error over every",
         "pixel in % of the height range (bound = the err column). gpurelief runs numba on all cores (2 here); peers are",
-        "single-threaded. Ratios: gpurelief / pydelatin.", "",
+        "single-threaded. Ratios: gpurelief / pydelatin. Bound kept: yes = max <= bound (double rounding);",
+        "f32 = over by float32 rounding only (< 6e-5 relative); NO = over by more.", "",
         "| map | n | err | gpurelief time / tris / true max | pydelatin | pymartini (Martini(n) cached) "
         "| tris ratio | time ratio | bound kept |",
         "|---|---:|---:|---|---|---|---:|---:|---|",
@@ -144,7 +146,7 @@ def write_markdown(results: list[dict], path: Path) -> None:
                 lines.append(
                     f"| {kind} | {n} | {pct}% | {fmt(g)} | {fmt(d)} | {fmt(m)} | {g['triangles'] / d['triangles']:.2f} "
                     f"| {g['median_s'] / d['median_s']:.2f} (vs martini {g['median_s'] / m['median_s']:.2f}) "
-                    f"| {'yes' if g['kept'] else 'NO'} / {'yes' if d['kept'] else 'NO'} / {'yes' if m['kept'] else 'NO'} |"
+                    f"| {g['kept']} / {d['kept']} / {m['kept']} |"
                 )
     inits = sorted({(r["n"], r["init_s"]) for r in results if "init_s" in r})
     lines += ["", "Martini(n) init (not in the times above): " + ", ".join(f"{n}: {s * 1000:.0f} ms" for n, s in inits), ""]
