@@ -168,3 +168,14 @@ def test_adaptive_bound_is_exact_in_double_precision(kind, pct):
         m = vertical_error(heights, cols, rows, heights.reshape(-1), triangles)
         assert m["uncovered"] == 0
         assert m["max"] <= pct / 100 * (1 + 1e-12)
+
+
+def test_cli_max_error_in_units_equals_the_same_percentage(photo_jpeg, tmp_path):
+    """--width 100 --units cm --relief 0.1: the relief is 10 cm, so 0.5 (cm) is 5% of it."""
+    from gpurelief.pipeline import convert
+
+    kw = dict(width=100, units="cm", relief=0.1, mesh="adaptive")
+    a = convert(photo_jpeg, tmp_path / "a.glb", max_error="0.5", **kw)
+    b = convert(photo_jpeg, tmp_path / "b.glb", max_error="5%", **kw)
+    assert a.triangle_count == b.triangle_count < 2 * 47 * 63
+    assert 0 < a.max_error <= 0.5 * (1 + 1e-5)  # reported in --units (cm)
