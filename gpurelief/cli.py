@@ -163,7 +163,36 @@ def options_from_args(args: argparse.Namespace) -> ConvertOptions:
     values = {k: v for k, v in vars(args).items() if k in OPTION_NAMES}
     if values.get("clip_pct") is not None:
         values["clip_pct"] = tuple(values["clip_pct"])
+    apply_cli_preset(values, getattr(args, "explicit_options", None))
     return ConvertOptions(**values)
+
+
+def apply_cli_preset(values: dict, explicit: set | None) -> None:
+    """--preset fills every option not given on the command line (even one given with its default value)."""
+    from .presets import PRESETS
+
+    preset = values.get("preset")
+    if not preset or explicit is None:
+        return  # no preset, or not from main(): ConvertOptions applies it to options left at their defaults
+    for key, value in PRESETS[preset].items():
+        if key not in explicit and not (key in ("max_error", "max_triangles") and values.get("mesh") == "grid"):
+            values[key] = value  # (a --mesh grid given over an adaptive preset takes no error bound)
+    values["preset"] = None
+
+
+def explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set:
+    """Destinations of the options spelled out in argv (`--opt v` or `--opt=v`), for --preset."""
+    given = {a.split("=", 1)[0] for a in argv if a.startswith("-")}
+    found = set()
+    stack = [parser]
+    while stack:
+        p = stack.pop()
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend(action.choices.values())
+            elif given.intersection(action.option_strings):
+                found.add(action.dest)
+    return found
 
 
 def _stage_printer(enabled: bool):
@@ -201,6 +230,7 @@ def run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.explicit_options = explicit_options(parser, list(sys.argv[1:] if argv is None else argv))
     if not args.command:
         parser.print_help(sys.stderr)
         return ExitStatus.USAGE

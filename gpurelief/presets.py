@@ -1,6 +1,7 @@
 """--preset: named bundles of resolution, mesher, error, compression and texture size for one destination.
 
-A preset fills in only options the caller left at their defaults; anything set explicitly wins.
+On the command line a preset fills every option not given explicitly (cli.apply_cli_preset); through the
+Python API (ConvertOptions(preset=...)) it fills the options still at their default values.
 """
 from __future__ import annotations
 

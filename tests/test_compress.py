@@ -205,6 +205,11 @@ def test_cli_preset_web_uses_meshopt_and_explicit_options_win(photo_jpeg, tmp_pa
     out2 = tmp_path / "web2.glb"
     assert main(["convert", str(photo_jpeg), "-o", str(out2), "--preset", "web", "--compress", "quantize"]) == 0
     assert "EXT_meshopt_compression" not in (GLTF2().load_binary(str(out2)).extensionsUsed or [])
+    out3 = tmp_path / "web3.glb"  # an explicit value equal to the default still wins over the preset
+    assert main(["convert", str(photo_jpeg), "-o", str(out3), "--preset", "web", "--compress", "none", "--mesh", "grid"]) == 0
+    plain = GLTF2().load_binary(str(out3))
+    assert not plain.extensionsUsed
+    assert plain.accessors[plain.meshes[0].primitives[0].indices].count == 6 * 47 * 63
 
 
 def test_cli_bad_preset_is_a_usage_error(photo_jpeg, tmp_path):
