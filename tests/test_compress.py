@@ -237,3 +237,14 @@ def test_draco_round_trip_when_dracopy_is_installed(tmp_path, gltf_validator):
     a = np.sort(np.round(pts / extent * 1000), axis=0)
     b = np.sort(np.round(mesh.positions / extent * 1000), axis=0)
     assert np.abs(a - b).max() <= 1
+
+
+def test_presets_fill_only_options_left_at_defaults_in_the_api():
+    from gpurelief.pipeline import ConvertOptions, _options
+
+    archive = _options(ConvertOptions(preset="archive"), {})
+    assert (archive.max_size, archive.mesh, archive.compress, archive.texture_max) == (None, "grid", "none", None)
+    printing = _options(None, {"preset": "print", "max_size": 512})
+    assert (printing.max_size, printing.mesh, printing.max_error) == (512, "adaptive", "0.02%")
+    with pytest.raises(Exception, match="--preset"):
+        _options(None, {"preset": "phone"})
