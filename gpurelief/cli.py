@@ -90,6 +90,9 @@ def add_compact_options(p: argparse.ArgumentParser) -> None:
                    "(default 0.1%% when --max-triangles is not given either)")
     g.add_argument("--max-triangles", type=_max_triangles, default=None, metavar="N",
                    help="adaptive: at most N triangles (the error bound is raised only as far as needed)")
+    g.add_argument("--quality-pass", action="store_true",
+                   help="adaptive: then merge vertices while the bound still holds (about 0.6-0.8x the triangles, "
+                   "several times slower)")
     g.add_argument("--compress", choices=list(COMPRESS_MODES), default="none",
                    help="geometry encoding: none (float), quantize (KHR_mesh_quantization), meshopt "
                    "(EXT_meshopt_compression, pip extra [compress]), draco (KHR_draco_mesh_compression, extra [draco], slow)")
@@ -155,7 +158,7 @@ OPTION_NAMES = {
     "frame", "max_pixels", "depth_map", "invert", "gamma", "contrast", "smooth_px", "clip_pct", "max_size",
     "relief", "width", "units", "cut_transparent", "texture_format", "texture_max", "texture_quality",
     "double_sided", "unlit", "alpha_mode", "alpha_cutoff", "format",
-    "mesh", "max_error", "max_triangles", "compress", "preset",
+    "mesh", "max_error", "max_triangles", "quality_pass", "compress", "preset",
 }
 
 
