@@ -253,6 +253,9 @@ def add_compact_options(p: argparse.ArgumentParser) -> None:
                    "(default 0.1%% when --max-triangles is not given either)")
     g.add_argument("--max-triangles", type=_max_triangles, default=None, metavar="N",
                    help="adaptive: at most N triangles (the error bound is raised only as far as needed)")
+    g.add_argument("--quality-pass", action="store_true",
+                   help="adaptive: then merge vertices while the bound still holds (about 0.6-0.8x the triangles, "
+                   "several times slower)")
     g.add_argument("--compress", choices=list(COMPRESS_MODES), default="none",
                    help="geometry encoding: none (float), quantize (KHR_mesh_quantization), meshopt "
                    "(EXT_meshopt_compression, pip extra [compress]), draco (KHR_draco_mesh_compression, extra [draco], slow)")
@@ -456,7 +459,7 @@ OPTION_NAMES = {
     "relief", "width", "units", "cut_transparent", "texture_format", "texture_max", "texture_quality",
     "double_sided", "unlit", "alpha_mode", "alpha_cutoff", "format",
     "depth_model", "depth_output", "depth_tiles", "providers", "accept_license",
-    "mesh", "max_error", "max_triangles", "compress", "preset",
+    "mesh", "max_error", "max_triangles", "quality_pass", "compress", "preset",
 }
 OPTION_NAMES |= {"device"}
 OPTION_NAMES |= {
@@ -470,7 +473,36 @@ def options_from_args(args: argparse.Namespace) -> ConvertOptions:
         values["clip_pct"] = tuple(values["clip_pct"])
     if "accept_license" in values:
         values["accept_license"] = tuple(values["accept_license"])
+    apply_cli_preset(values, getattr(args, "explicit_options", None))
     return ConvertOptions(**values)
+
+
+def apply_cli_preset(values: dict, explicit: set | None) -> None:
+    """--preset fills every option not given on the command line (even one given with its default value)."""
+    from .presets import PRESETS
+
+    preset = values.get("preset")
+    if not preset or explicit is None:
+        return  # no preset, or not from main(): ConvertOptions applies it to options left at their defaults
+    for key, value in PRESETS[preset].items():
+        if key not in explicit and not (key in ("max_error", "max_triangles") and values.get("mesh") == "grid"):
+            values[key] = value  # (a --mesh grid given over an adaptive preset takes no error bound)
+    values["preset"] = None
+
+
+def explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set:
+    """Destinations of the options spelled out in argv (`--opt v` or `--opt=v`), for --preset."""
+    given = {a.split("=", 1)[0] for a in argv if a.startswith("-")}
+    found = set()
+    stack = [parser]
+    while stack:
+        p = stack.pop()
+        for action in p._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                stack.extend(action.choices.values())
+            elif given.intersection(action.option_strings):
+                found.add(action.dest)
+    return found
 
 
 def _stage_printer(enabled: bool):
@@ -523,6 +555,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     args.argv = list(sys.argv[1:] if argv is None else argv)  # batch: repeated in the resume hint
+    args.explicit_options = explicit_options(parser, list(sys.argv[1:] if argv is None else argv))
     if not args.command:
         parser.print_help(sys.stderr)
         return ExitStatus.USAGE

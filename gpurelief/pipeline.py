@@ -80,6 +80,7 @@ class ConvertOptions:
     mesh: str = "grid"                     # grid | adaptive
     max_error: str | float | None = None   # adaptive: model units (--units) or "E%" of the relief height
     max_triangles: int | None = None       # adaptive: upper limit on triangles
+    quality_pass: bool = False             # adaptive: greedy vertex merging within the bound (slower, fewer triangles)
     compress: str = "none"                 # none | quantize | meshopt | draco
     preset: str | None = None              # web | ar | print | archive (fills options left at defaults)
     # printable solid (print formats .stl .3mf .obj .ply; millimetres; None = default of print_dimensions)
@@ -126,8 +127,10 @@ class ConvertOptions:
             raise OptionError(f"--mesh: expected grid or adaptive, got {self.mesh!r}")
         if self.compress not in COMPRESS_MODES:
             raise OptionError(f"--compress: expected one of {', '.join(COMPRESS_MODES)}, got {self.compress!r}")
-        if self.mesh == "grid" and (self.max_error is not None or self.max_triangles is not None):
-            raise OptionError("--max-error / --max-triangles need --mesh adaptive (the grid keeps every sample)")
+        if self.mesh == "grid" and (self.max_error is not None or self.max_triangles is not None or self.quality_pass):
+            raise OptionError(
+                "--max-error / --max-triangles / --quality-pass need --mesh adaptive (the grid keeps every sample)"
+            )
         if self.max_error is not None:
             parse_max_error(self.max_error)
         if self.max_triangles is not None and self.max_triangles < 2:
@@ -287,6 +290,7 @@ def adaptive_from_options(
     return adaptive_mesh(
         hf, width=width, relief_frac=opts.relief if relief_frac is None else relief_frac, units=units,
         max_error=max_error_model, max_error_frac=max_error_frac, max_triangles=opts.max_triangles,
+        quality_pass=opts.quality_pass,
     )
 
 

@@ -1,6 +1,7 @@
 """--preset: named bundles of resolution, mesher, error, compression and texture size for one destination.
 
-A preset fills in only options the caller left at their defaults; anything set explicitly wins.
+On the command line a preset fills every option not given explicitly (cli.apply_cli_preset); through the
+Python API (ConvertOptions(preset=...)) it fills the options still at their default values.
 """
 from __future__ import annotations
 
@@ -11,10 +12,11 @@ from .errors import OptionError
 PRESETS: dict[str, dict] = {
     # browsers / three.js / model-viewer: error-bounded mesh, meshopt streams, texture <= 4096
     "web": {"max_size": 2048, "mesh": "adaptive", "max_error": "0.1%", "compress": "meshopt", "texture_max": 4096},
-    # Scene Viewer / Quick Look class devices: <= 100k triangles, texture <= 2048^2 JPEG, one UV set,
+    # Scene Viewer / Quick Look class devices: <= 100k triangles (+ quality pass), texture <= 2048^2 JPEG, one UV set,
     # plain float streams (no extension a phone viewer might lack)
     "ar": {
-        "max_size": 1024, "mesh": "adaptive", "max_error": "0.2%", "max_triangles": 100_000, "compress": "none",
+        "max_size": 1024, "mesh": "adaptive", "max_error": "0.2%", "max_triangles": 100_000, "quality_pass": True,
+        "compress": "none",
         "texture_max": 2048, "texture_format": "jpeg",
     },
     # 3D printing: every pixel, tight error (0.02% of the relief), float streams, modest texture

@@ -168,3 +168,49 @@ def test_adaptive_bound_is_exact_in_double_precision(kind, pct):
         m = vertical_error(heights, cols, rows, heights.reshape(-1), triangles)
         assert m["uncovered"] == 0
         assert m["max"] <= pct / 100 * (1 + 1e-12)
+
+
+def test_cli_max_error_in_units_equals_the_same_percentage(photo_jpeg, tmp_path):
+    """--width 100 --units cm --relief 0.1: the relief is 10 cm, so 0.5 (cm) is 5% of it."""
+    from gpurelief.pipeline import convert
+
+    kw = dict(width=100, units="cm", relief=0.1, mesh="adaptive")
+    a = convert(photo_jpeg, tmp_path / "a.glb", max_error="0.5", **kw)
+    b = convert(photo_jpeg, tmp_path / "b.glb", max_error="5%", **kw)
+    assert a.triangle_count == b.triangle_count < 2 * 47 * 63
+    assert 0 < a.max_error <= 0.5 * (1 + 1e-5)  # reported in --units (cm)
+
+
+@pytest.mark.parametrize("kind", MAPS)
+@pytest.mark.parametrize("size", [(97, 131), (130, 65)])
+@pytest.mark.parametrize("pct", [0.5, 0.1])
+def test_quality_pass_keeps_the_bound_and_the_cover_with_fewer_triangles(kind, size, pct):
+    from gpurelief.mesh.simplify import collapse_vertices
+
+    gh, gw = size
+    heights = MAPS[kind](gh, gw, seed=9)
+    rtin, _ = rtin_triangles(heights, max_error=pct / 100)
+    triangles = collapse_vertices(heights, rtin, pct / 100)
+    assert len(triangles) < 0.9 * len(rtin)
+    rows, cols = np.divmod(np.arange(heights.size), gw)
+    m = vertical_error(heights, cols, rows, heights.reshape(-1), triangles)
+    assert m["uncovered"] == 0 and m["max"] <= pct / 100 * (1 + 1e-12)
+    r, c = np.divmod(triangles, gw)
+    area2 = (c[:, 1] - c[:, 0]) * (r[:, 0] - r[:, 2]) - (r[:, 0] - r[:, 1]) * (c[:, 2] - c[:, 0])
+    assert (area2 > 0).all() and area2.sum() == 2 * (gh - 1) * (gw - 1)
+    e = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    e.sort(axis=1)
+    uniq, counts = np.unique(e, axis=0, return_counts=True)
+    assert counts.max() <= 2
+    br, bc = np.divmod(uniq[counts == 1], gw)
+    assert (((br[:, 0] == br[:, 1]) & np.isin(br[:, 0], [0, gh - 1])) | ((bc[:, 0] == bc[:, 1]) & np.isin(bc[:, 0], [0, gw - 1]))).all()
+
+
+def test_cli_quality_pass_writes_fewer_triangles(photo_jpeg, tmp_path, gltf_validator):
+    from gpurelief.pipeline import convert
+
+    a = convert(photo_jpeg, tmp_path / "a.glb", mesh="adaptive", max_error="0.5%")
+    b = convert(photo_jpeg, tmp_path / "b.glb", mesh="adaptive", max_error="0.5%", quality_pass=True)
+    assert b.triangle_count < a.triangle_count
+    assert b.max_error <= 0.005 * 0.1 * (1 + 1e-5)  # 0.5% of a relief of 0.1 m
+    gltf_validator(tmp_path / "b.glb", allow_warnings=True)

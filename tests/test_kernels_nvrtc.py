@@ -166,3 +166,13 @@ def test_kernel_family_is_warning_free_and_spill_free_under_nvcc(family, tmp_pat
     assert proc.returncode == 0, proc.stderr
     spills = [int(n) for n in re.findall(r"(\d+) bytes spill (?:stores|loads)", proc.stderr)]
     assert not any(spills), proc.stderr
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("source", K.OTHER_SOURCES)
+def test_other_kernel_sources_compile_with_nvrtc_without_warnings(source, arch):
+    """rtin.cu (the adaptive mesher's GPU twin) as CuPy compiles it at run time, for both architectures."""
+    ok, log, cubin, _ = nvrtc_compile((K.KERNEL_DIR / source).read_text(), source, ["--std=c++17", f"-arch=sm_{arch}"])
+    assert ok, log
+    assert "warning" not in log.lower(), log
+    assert cubin[:4] == b"\x7fELF"

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_kernel_dir_holds_exactly_the_known_families():
     assert K.KERNEL_DIR == ROOT / "gpurelief" / "kernels"
-    assert sorted(p.stem for p in K.KERNEL_DIR.glob("*.cu")) == sorted(K.FAMILIES)
+    assert sorted(p.name for p in K.KERNEL_DIR.glob("*.cu")) == sorted([*(f"{f}.cu" for f in K.FAMILIES), *K.OTHER_SOURCES])
 
 
 @pytest.mark.parametrize("family", list(K.FAMILIES))
@@ -62,7 +62,7 @@ def test_built_package_ships_the_kernel_sources_and_finds_them(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     shipped = sorted(p.name for p in (out / "gpurelief" / "kernels").iterdir())
-    assert shipped == sorted([*(f"{f}.cu" for f in K.FAMILIES), "common.h"])
+    assert shipped == sorted([*(f"{f}.cu" for f in K.FAMILIES), *K.OTHER_SOURCES, "common.h"])
     probe = (
         "from gpurelief.backend import kernels as K; "
         "print(K.KERNEL_DIR); print(sum(len(K.kernel_signatures(f)) for f in K.FAMILIES))"

@@ -40,6 +40,10 @@ FAMILIES: dict[str, tuple[str, ...]] = {
     "quantize": ("quantize_positions_i16", "quantize_normals_i8", "quantize_uvs_u16"),
 }
 
+# Kernel sources beside the families above that have their own twin and driver: rtin.cu is the adaptive
+# mesher's GPU twin (mesh/rtin_gpu.py, parity with the numba reference in tests/test_rtin_gpu.py).
+OTHER_SOURCES: tuple[str, ...] = ("rtin.cu",)
+
 # Bits of condition_heights_f32's `flags` (kernels/condition.cu).
 CONDITION_NORMALIZE, CONDITION_FLAT, CONDITION_INVERT, CONDITION_GAMMA, CONDITION_CONTRAST = 1, 2, 4, 8, 16
 

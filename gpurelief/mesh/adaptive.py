@@ -99,12 +99,15 @@ def adaptive_mesh(
     max_error: float | None = None,
     max_error_frac: float | None = None,
     max_triangles: int | None = None,
+    quality_pass: bool = False,
 ) -> Mesh:
     """Heightfield (GH, GW) -> Mesh whose vertical error is <= the bound at every grid sample.
 
     max_error: bound in model units (the units of `width`); max_error_frac: bound as a fraction of the
     relief height (0.001 = 0.1%); the smaller wins when both are given. max_triangles: upper limit on the
     triangle count. With no bound and no limit the mesh is exact (error 0: only coplanar samples merge).
+    quality_pass: then merge vertices greedily while the bound still holds (mesh/simplify.py): fewer
+    triangles (0.6-0.8x on the benchmark maps), several times the meshing time.
     mesh.extras gets max_error (the measured max error over every sample, model units) and threshold.
     """
     if hf.valid is not None and not bool(np.all(hf.valid)):
@@ -122,6 +125,10 @@ def adaptive_mesh(
         bounds.append(max_error_frac)
     bound = min(bounds) if bounds else None
     triangles, threshold = rtin_triangles(heights, max_error=bound, max_triangles=max_triangles)
+    if quality_pass:
+        from .simplify import collapse_vertices
+
+        triangles = collapse_vertices(heights, triangles, threshold)
 
     gh, gw = grid_size
     used = np.zeros(gh * gw, dtype=bool)
@@ -134,7 +141,12 @@ def adaptive_mesh(
     positions = grid_positions_at(heights, rows, cols, dx=dx, dy=dy, relief=relief)
     normals = ops.grid_normals(heights, dx=dx, dy=dy, relief=relief)[vertex_ids]
     uvs = grid_uvs_at(grid_size, rows, cols)
-    measured = float(rk.mesh_max_error(np.ascontiguousarray(heights, dtype=np.float32), triangles, gw))
+    if quality_pass:
+        from .simplify import mesh_max_error
+
+        measured = mesh_max_error(heights, triangles)
+    else:
+        measured = float(rk.mesh_max_error(np.ascontiguousarray(heights, dtype=np.float32), triangles, gw))
     extras = {"max_error": measured * relief, "threshold": threshold * relief if np.isfinite(threshold) else None}
     return Mesh(positions=positions, normals=normals, uvs=uvs, indices=indices, units=units, extras=extras)
 

@@ -63,26 +63,33 @@ def triangle_error(heights, ax, ay, bx, by, cx, cy, real_cols, real_rows, limit)
     det = float(ux * wy - uy * wx)
     gx = ((zb - za) * wy - (zc - za) * uy) / det
     gy = ((zc - za) * ux - (zb - za) * wx) / det
+    # Right isosceles with the right angle at c: row spans in closed form for the three shapes
+    if ay == by:  # horizontal hypotenuse: half-width grows by one per row away from the apex c
+        shape = 0
+        half = 0
+    elif ax == bx:  # vertical hypotenuse at x = ax, apex at distance `half` to the side `sx`
+        shape = 1
+        half = abs(cx - ax)
+    else:  # diagonal hypotenuse, axis-aligned legs of length `half` from c
+        shape = 2
+        half = abs(bx - ax)
+    sx = 1 if (ax + bx) - 2 * cx > 0 else -1
+    if shape == 1:
+        sx = 1 if cx > ax else -1
     err = 0.0
     for y in range(miny, maxy + 1):
-        # column span of the triangle on this row: edges have slope 0, +-1 or vertical, so spans are exact
-        lo = maxx
-        hi = minx
-        for e in range(3):
-            if e == 0:
-                px, py, qx, qy = ax, ay, bx, by
-            elif e == 1:
-                px, py, qx, qy = bx, by, cx, cy
-            else:
-                px, py, qx, qy = cx, cy, ax, ay
-            if py == qy:
-                if y == py:
-                    lo = min(lo, px, qx)
-                    hi = max(hi, px, qx)
-            elif min(py, qy) <= y <= max(py, qy):
-                x = px + (y - py) * (qx - px) // (qy - py)
-                lo = min(lo, x)
-                hi = max(hi, x)
+        if shape == 0:
+            j = abs(y - cy)
+            lo = cx - j
+            hi = cx + j
+        elif shape == 1:
+            w = half - abs(y - cy)
+            lo = ax if sx > 0 else ax - w
+            hi = ax + w if sx > 0 else ax
+        else:
+            w = half - abs(y - cy)
+            lo = cx if sx > 0 else cx - w
+            hi = cx + w if sx > 0 else cx
         base = za + gx * (lo - ax) + gy * (y - ay)
         row = heights[y]
         for x in range(lo, hi + 1):
