@@ -49,7 +49,9 @@ function parseArgs(argv) {
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8">
 <style>html,body{margin:0;padding:0;overflow:hidden;background:#000}canvas{display:block}</style>
-<script type="importmap">{"imports": {"three": "/three/build/three.module.js", "three/addons/": "/three/examples/jsm/"}}</script>
+<script type="importmap">
+{"imports": {"three": "/three/build/three.module.js", "three/addons/": "/three/examples/jsm/"}}
+</script>
 </head><body>
 <script type="module">
 import * as THREE from 'three';
@@ -185,7 +187,8 @@ async function main() {
       if (!line.ok) failed++;
       process.stdout.write(JSON.stringify(line) + '\n');
     }
-    process.stdout.write(JSON.stringify({ summary: { files: opts.files.length, failed, webgl, wallMs: Date.now() - t0 } }) + '\n');
+    const summary = { files: opts.files.length, failed, webgl, wallMs: Date.now() - t0 };
+    process.stdout.write(JSON.stringify({ summary }) + '\n');
   } finally {
     await browser.close();
     server.close();
