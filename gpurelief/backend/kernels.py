@@ -23,6 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..paths import home_dir
+
 KERNEL_DIR = Path(__file__).resolve().parents[1] / "kernels"
 
 # --fmad=false: no contraction of a*b+c into FMA, so results match the numpy twins bit for bit.
@@ -208,11 +210,11 @@ def compile_cubin(family: str, arch: int | str) -> bytes:
 
 
 def kernel_cache_dir() -> Path:
-    """$GPURELIEF_CACHE_DIR, else $XDG_CACHE_HOME/gpurelief/kernels, else ~/.cache/gpurelief/kernels."""
+    """$GPURELIEF_CACHE_DIR (kernels only), else kernels/ under the gpurelief home ($GPURELIEF_HOME or the
+    user cache dir, where models/ and engines/ live too)."""
     if os.environ.get("GPURELIEF_CACHE_DIR"):
         return Path(os.environ["GPURELIEF_CACHE_DIR"])
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "gpurelief" / "kernels"
+    return home_dir() / "kernels"
 
 
 def cached_cubin(family: str, arch: int | str, *, cache_dir: Path | None = None, nvrtc_version: str = "") -> Path:

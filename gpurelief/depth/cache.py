@@ -10,30 +10,17 @@ from __future__ import annotations
 import hashlib
 import http.client
 import os
-import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Callable
 
 from ..errors import ModelError
+from ..paths import home_dir  # noqa: F401  (re-exported: cache.home_dir)
 from .registry import ModelSpec
 
 CHUNK = 1 << 20
 TIMEOUT_S = 30.0
-
-
-def home_dir() -> Path:
-    env = os.environ.get("GPURELIEF_HOME")
-    if env:
-        return Path(env).expanduser()
-    if sys.platform == "win32":
-        base = Path(os.environ.get("LOCALAPPDATA", Path.home() / "AppData" / "Local"))
-    elif sys.platform == "darwin":
-        base = Path.home() / "Library" / "Caches"
-    else:
-        base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return base / "gpurelief"
 
 
 def models_dir() -> Path:
