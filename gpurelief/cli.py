@@ -295,7 +295,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     c = sub.add_parser(
-        "convert", parents=[common], help="photo -> relief model (.glb, .gltf)",
+        "convert", parents=[common], help="photo -> relief model (.glb, .gltf) or printable solid (.stl, .3mf, .obj, .ply)",
         description="Photo -> textured relief mesh. The height at each point follows the depth estimated from the "
         "photo (or --depth-map); the photo is the texture.",
         epilog="Example: gpurelief convert photo.jpg -o photo.glb --relief 0.15 --width 30 --units cm",
