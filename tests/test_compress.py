@@ -143,7 +143,7 @@ def test_meshopt_needs_the_extra_when_the_package_is_missing(tmp_path, monkeypat
 def test_cli_webp_texture_uses_ext_texture_webp_and_validates(photo_jpeg, tmp_path, gltf_validator):
     out = tmp_path / "w.glb"
     assert main(["convert", str(photo_jpeg), "-o", str(out), "--texture-format", "webp", "--texture-quality", "70"]) == 0
-    gltf_validator(out, allow_warnings=True)
+    gltf_validator(out)
     gltf = GLTF2().load_binary(str(out))
     assert gltf.images[0].mimeType == "image/webp"
     assert gltf.textures[0].source is None
@@ -168,7 +168,7 @@ def test_cli_compress_with_adaptive_mesh_validates(photo_jpeg, tmp_path, gltf_va
     out = tmp_path / "c.glb"
     argv = ["convert", str(photo_jpeg), "-o", str(out), "--mesh", "adaptive", "--max-error", "0.5%", "--compress", compress]
     assert main(argv) == 0
-    gltf_validator(out, allow_warnings=True)
+    gltf_validator(out)
     d = decode_glb(out)
     assert d["indices"].max() < len(d["positions"])
 
@@ -184,7 +184,7 @@ def test_cli_preset_ar_limits_triangles_and_texture(tmp_path, gltf_validator):
     Image.fromarray(photo_like(700, 2600)).save(src)
     out = tmp_path / "ar.glb"
     assert main(["convert", str(src), "-o", str(out), "--preset", "ar"]) == 0
-    gltf_validator(out, allow_warnings=True)
+    gltf_validator(out)
     gltf = GLTF2().load_binary(str(out))
     prim = gltf.meshes[0].primitives[0]
     assert gltf.accessors[prim.indices].count // 3 <= 100_000
@@ -200,7 +200,7 @@ def test_cli_preset_ar_limits_triangles_and_texture(tmp_path, gltf_validator):
 def test_cli_preset_web_uses_meshopt_and_explicit_options_win(photo_jpeg, tmp_path, gltf_validator):
     out = tmp_path / "web.glb"
     assert main(["convert", str(photo_jpeg), "-o", str(out), "--preset", "web"]) == 0
-    gltf_validator(out, allow_warnings=True)
+    gltf_validator(out)
     assert "EXT_meshopt_compression" in GLTF2().load_binary(str(out)).extensionsRequired
     out2 = tmp_path / "web2.glb"
     assert main(["convert", str(photo_jpeg), "-o", str(out2), "--preset", "web", "--compress", "quantize"]) == 0
@@ -223,7 +223,7 @@ def test_draco_round_trip_when_dracopy_is_installed(tmp_path, gltf_validator):
     mesh = _mesh()
     path = tmp_path / "d.glb"
     write_glb(path, mesh, _texture(), compress="draco")
-    gltf_validator(path, allow_warnings=True)
+    gltf_validator(path)
     gltf = GLTF2().load_binary(str(path))
     prim = gltf.meshes[0].primitives[0]
     ext = prim.extensions["KHR_draco_mesh_compression"]
