@@ -38,6 +38,23 @@ INF = np.inf
 
 
 @_njit
+def plane_through(heights, ax, ay, bx, by, cx, cy):
+    """-> (za, gx, gy): the plane through the heights at three integer grid points, z = za + gx*(x-ax) + gy*(y-ay),
+    in float64 (operation order mirrored by kernels/rtin.cu)."""
+    za = np.float64(heights[ay, ax])
+    zb = np.float64(heights[by, bx])
+    zc = np.float64(heights[cy, cx])
+    ux = bx - ax
+    uy = by - ay
+    wx = cx - ax
+    wy = cy - ay
+    det = np.float64(ux * wy - uy * wx)
+    gx = ((zb - za) * wy - (zc - za) * uy) / det
+    gy = ((zc - za) * ux - (zb - za) * wx) / det
+    return za, gx, gy
+
+
+@_njit
 def triangle_error(heights, ax, ay, bx, by, cx, cy, real_cols, real_rows, limit):
     """Max |height - plane(a, b, c)| over every grid sample in the closed triangle (float64).
 
@@ -53,16 +70,7 @@ def triangle_error(heights, ax, ay, bx, by, cx, cy, real_cols, real_rows, limit)
         if minx >= real_cols or miny >= real_rows:
             return 0.0
         return INF
-    za = np.float64(heights[ay, ax])
-    zb = np.float64(heights[by, bx])
-    zc = np.float64(heights[cy, cx])
-    ux = bx - ax
-    uy = by - ay
-    wx = cx - ax
-    wy = cy - ay
-    det = float(ux * wy - uy * wx)
-    gx = ((zb - za) * wy - (zc - za) * uy) / det
-    gy = ((zc - za) * ux - (zb - za) * wx) / det
+    za, gx, gy = plane_through(heights, ax, ay, bx, by, cx, cy)
     # Right isosceles with the right angle at c: row spans in closed form for the three shapes
     if ay == by:  # horizontal hypotenuse: half-width grows by one per row away from the apex c
         shape = 0
@@ -139,10 +147,10 @@ def _edge_vertex(heights, errors, x, y, s, horizontal, size, real_cols, real_row
     if s == 1:
         # both triangles cover only their corners and the midpoint of their shared hypotenuse
         if horizontal:
-            lo_x, hi_x, lo_y, hi_y = x - 1, x + 1, max(y - 1, 0), min(y + 1, size)
+            hi_x, hi_y = x + 1, min(y + 1, size)
             za, zb = heights[y, x - 1], heights[y, x + 1]
         else:
-            lo_x, hi_x, lo_y, hi_y = max(x - 1, 0), min(x + 1, size), y - 1, y + 1
+            hi_x, hi_y = min(x + 1, size), y + 1
             za, zb = heights[y - 1, x], heights[y + 1, x]
         if hi_x <= real_cols and hi_y <= real_rows:
             return abs(np.float64(heights[y, x]) - 0.5 * (np.float64(za) + np.float64(zb)))

@@ -11,23 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rtin_kernels import _njit
+from .rtin_kernels import _njit, plane_through
 
 
 @_njit
 def _fan_triangle_error(heights, ax, ay, bx, by, cx, cy, limit):
     """Max |height - plane| over the samples of an arbitrary counter-clockwise (in (col, -row)) triangle with
     integer vertices; stops early above `limit`."""
-    za = np.float64(heights[ay, ax])
-    zb = np.float64(heights[by, bx])
-    zc = np.float64(heights[cy, cx])
-    ux = bx - ax
-    uy = by - ay
-    wx = cx - ax
-    wy = cy - ay
-    det = np.float64(ux * wy - uy * wx)
-    gx = ((zb - za) * wy - (zc - za) * uy) / det
-    gy = ((zc - za) * ux - (zb - za) * wx) / det
+    za, gx, gy = plane_through(heights, ax, ay, bx, by, cx, cy)
     # orientation in (col, row) is negative (counter-clockwise with y = -row): inside <=> all edge functions <= 0
     err = 0.0
     for y in range(min(ay, by, cy), max(ay, by, cy) + 1):
