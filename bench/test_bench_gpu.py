@@ -16,17 +16,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-
-def _gpu() -> bool:
-    try:
-        import cupy
-
-        return bool(cupy.cuda.is_available())
-    except Exception:
-        return False
+from gpurelief.backend.device import select_backend
 
 
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not _gpu(), reason="needs a CUDA device visible to CuPy")]
+# the product's own probe (--device auto): a device CuPy can use, or the CPU
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not select_backend("auto").is_gpu, reason="needs a CUDA device visible to CuPy"),
+]
 
 GH, GW = 2160, 3840
 DX = DY = 1.0 / (GW - 1)

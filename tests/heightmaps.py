@@ -46,3 +46,13 @@ def step_edges(h: int, w: int, seed: int = 0) -> np.ndarray:
         z = (np.roll(z, 1, 1) + z + np.roll(z, -1, 1)) / 3
     z = (z - z.min()) / (z.max() - z.min())
     return z.astype(np.float32)
+
+
+def heights_like(shape, seed=0) -> np.ndarray:
+    """(GH, GW) float32 in [0, 1]: smooth relief plus noise (exercises cancellation in the differences);
+    the input of the kernel parity tests (host shim, fake CuPy, GPU)."""
+    rng = np.random.default_rng(seed)
+    gh, gw = shape
+    y, x = np.mgrid[0:gh, 0:gw].astype(np.float32)
+    h = 0.5 + 0.3 * np.sin(x / 7.0) * np.cos(y / 5.0) + 0.05 * rng.standard_normal(shape)
+    return np.clip(h, 0, 1).astype(np.float32)

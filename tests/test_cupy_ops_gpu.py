@@ -12,18 +12,15 @@ import numpy as np
 import pytest
 
 from gpurelief.backend import numpy_ops as N
+from gpurelief.backend.device import select_backend
 
+from heightmaps import heights_like
 
-def _gpu() -> bool:
-    try:
-        import cupy
-
-        return bool(cupy.cuda.is_available())
-    except Exception:
-        return False
-
-
-pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not _gpu(), reason="needs a CUDA device visible to CuPy")]
+# the product's own probe (--device auto): a device CuPy can use, or the CPU
+pytestmark = [
+    pytest.mark.gpu,
+    pytest.mark.skipif(not select_backend("auto").is_gpu, reason="needs a CUDA device visible to CuPy"),
+]
 
 SHAPES = [(2, 2), (3, 5), (17, 33), (257, 129), (1201, 1999)]
 DX, DY, RELIEF = 0.0123, 0.0117, 0.173
@@ -42,13 +39,6 @@ def C():
 
     return cupy_ops
 
-
-def heights_like(shape, seed=0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    gh, gw = shape
-    y, x = np.mgrid[0:gh, 0:gw].astype(np.float32)
-    h = 0.5 + 0.3 * np.sin(x / 7.0) * np.cos(y / 5.0) + 0.05 * rng.standard_normal(shape)
-    return np.clip(h, 0, 1).astype(np.float32)
 
 
 def same_bits(device_array, host_array) -> None:

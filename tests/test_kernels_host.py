@@ -13,6 +13,7 @@ import pytest
 from gpurelief.backend import numpy_ops as N
 from gpurelief.backend.kernel_ops import percentiles_from_sorted
 
+from heightmaps import heights_like
 from kernel_host import compiler, host_ops
 
 pytestmark = pytest.mark.skipif(compiler() is None, reason="needs g++ for the kernel host shim")
@@ -26,14 +27,6 @@ DX, DY, RELIEF = 0.0123, 0.0117, 0.173
 def kops(tmp_path_factory):
     return host_ops(tmp_path_factory.mktemp("kernels-host"))
 
-
-def heights_like(shape, seed=0) -> np.ndarray:
-    """Smooth relief plus noise in [0, 1], float32: exercises cancellation in the differences."""
-    rng = np.random.default_rng(seed)
-    gh, gw = shape
-    y, x = np.mgrid[0:gh, 0:gw].astype(np.float32)
-    h = 0.5 + 0.3 * np.sin(x / 7.0) * np.cos(y / 5.0) + 0.05 * rng.standard_normal(shape)
-    return np.clip(h, 0, 1).astype(np.float32)
 
 
 def assert_bits_equal(got: np.ndarray, want: np.ndarray) -> None:
