@@ -127,6 +127,9 @@ def _models_list(args: argparse.Namespace) -> int:
         print(f"{name + tag:<40} {spec.licence}{use}; {spec.precision}; {size}; {spec.output}; {sha}; {state}")
         if args.verbose:
             print(f"    url: {spec.url} (revision {spec.revision}{'' if spec.pinned else ', not pinned'})")
+            if spec.sha256:
+                size = f", {spec.size_bytes:,} bytes" if spec.size_bytes else ""
+                print(f"    sha256: {spec.sha256}{size}")
             print(f"    input: {spec.resize} {spec.input_size}, multiple of {spec.multiple_of}, mean {spec.mean} std {spec.std}")
             for note in spec.notes:
                 print(f"    note: {note}")

@@ -95,13 +95,18 @@ def test_models_list_and_path(home, capsys):
     for name in registry.MODELS:
         assert name in out
     assert "CC-BY-NC-4.0" in out and "Apache-2.0" in out and "MIT" in out
+    assert main(["models", "list", "-v"]) == 0
+    out = capsys.readouterr().out
+    da2 = registry.MODELS["depth-anything-v2-small"]
+    assert f"sha256: {da2.sha256}, {da2.size_bytes:,} bytes" in out and f"revision {da2.revision})" in out
     assert main(["models", "path", "midas-v2.1-small"]) == 0
     assert capsys.readouterr().out.strip() == str(home / "models" / "midas-v2.1-small.onnx")
     assert main(["models", "path", "nope"]) == ExitStatus.MODEL
 
 
 def test_models_pull_from_a_local_server(server, home, monkeypatch, capsys):  # noqa: F811
-    spec = replace(registry.MODELS["midas-v2.1-small"], url=f"http://127.0.0.1:{server.server_port}/m.onnx", sha256=SHA)
+    spec = replace(registry.MODELS["midas-v2.1-small"], url=f"http://127.0.0.1:{server.server_port}/m.onnx", sha256=SHA,
+                   size_bytes=None)
     monkeypatch.setitem(registry.MODELS, spec.name, spec)
     assert main(["models", "pull", spec.name, "-q"]) == 0
     path = home / "models" / spec.filename

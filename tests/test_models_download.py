@@ -62,8 +62,9 @@ def home(tmp_path, monkeypatch):
     return tmp_path / "home"
 
 
-def _spec(server, sha=SHA):
-    return replace(MODELS["depth-anything-v2-small"], url=f"http://127.0.0.1:{server.server_port}/model.onnx", sha256=sha)
+def _spec(server, sha=SHA, size=len(PAYLOAD)):
+    return replace(MODELS["depth-anything-v2-small"], url=f"http://127.0.0.1:{server.server_port}/model.onnx",
+                   sha256=sha, size_bytes=size)
 
 
 def test_home_dir_follows_gpurelief_home(home):
@@ -113,7 +114,8 @@ def test_server_down_names_the_url_and_where_to_put_the_file(home):
     s.bind(("127.0.0.1", 0))
     port = s.getsockname()[1]
     s.close()  # nothing listens there now
-    spec = replace(MODELS["midas-v2.1-small"], url=f"http://127.0.0.1:{port}/model-small.onnx", sha256=SHA)
+    spec = replace(MODELS["midas-v2.1-small"], url=f"http://127.0.0.1:{port}/model-small.onnx", sha256=SHA,
+                   size_bytes=len(PAYLOAD))
     dest = home / "models" / spec.filename
     with pytest.raises(ModelError, match=rf"cannot download {spec.url} .*put it at {dest}") as err:
         cache.download(spec, timeout_s=5)
@@ -167,7 +169,7 @@ def test_verification_is_remembered_until_the_file_changes(server, home):
 
 
 def test_a_file_put_in_the_cache_by_hand_is_accepted_then_pinned_locally(home):
-    spec = MODELS["midas-v2.1-small"]
+    spec = MODELS["depth-anything-v2-base"]  # no pinned hash
     path = cache.model_path(spec)
     path.parent.mkdir(parents=True)
     path.write_bytes(PAYLOAD)
@@ -175,3 +177,41 @@ def test_a_file_put_in_the_cache_by_hand_is_accepted_then_pinned_locally(home):
     path.write_bytes(PAYLOAD[::-1])
     with pytest.raises(ModelError, match="does not match"):
         cache.locate(spec)
+
+
+def test_a_wrong_size_is_refused_before_hashing_and_the_file_deleted(server, home):
+    spec = _spec(server, size=len(PAYLOAD) + 1)
+    with pytest.raises(ModelError, match=f"is {len(PAYLOAD):,} bytes, expected {len(PAYLOAD) + 1:,}; it was deleted"):
+        cache.download(spec)
+    assert not any((home / "models").iterdir())
+
+
+def test_a_part_longer_than_the_pinned_size_is_not_resumed(server, home):
+    spec = _spec(server)
+    part = home / "models" / (spec.filename + ".part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(PAYLOAD + b"junk")
+    assert cache.download(spec).read_bytes() == PAYLOAD
+    assert server.requests == [None]  # started over: no Range request for a part that cannot be a prefix
+
+
+def test_a_file_put_by_hand_for_a_pinned_model_is_checked_against_the_pin(home):
+    spec = MODELS["midas-v2.1-small"]
+    path = cache.model_path(spec)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(PAYLOAD)
+    with pytest.raises(ModelError, match=f"sha256 {SHA} does not match the expected {spec.sha256}"):
+        cache.locate(spec)
+    assert cache.recorded_sha256(path) is None  # a pinned model never falls back to trust-on-first-use
+
+
+def test_the_issue_models_are_pinned_to_a_commit_or_release_with_hash_and_size():
+    for name in ("depth-anything-v2-small", "depth-anything-v2-small-fp16", "midas-v2.1-small"):
+        spec = get_model(name)
+        assert spec.pinned and spec.revision in spec.url and spec.revision != "main"
+        assert len(spec.sha256) == 64 and int(spec.sha256, 16) >= 0
+        assert spec.size_bytes and abs(spec.size_bytes / 1e6 - spec.size_mb) < 0.1
+    da2, fp16 = get_model("depth-anything-v2-small"), get_model("depth-anything-v2-small-fp16")
+    assert da2.revision == fp16.revision and da2.sha256 != fp16.sha256
+    for name in ("depth-anything-v2-base", "depth-anything-v2-large"):  # honestly unpinned
+        assert get_model(name).sha256 is None and not get_model(name).pinned

@@ -114,6 +114,9 @@ def download(
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     have = part.stat().st_size if part.exists() else 0
+    if spec.size_bytes is not None and have > spec.size_bytes:  # cannot be a prefix of the pinned file
+        part.unlink()
+        have = 0
     req = urllib.request.Request(spec.url, headers={"User-Agent": "gpurelief"})
     if have:
         req.add_header("Range", f"bytes={have}-")
@@ -153,6 +156,13 @@ def download(
                     f"{spec.name}: the download from {spec.url} stopped at {got:,} of {total:,} bytes; "
                     f"rerun `gpurelief models pull {spec.name}` to resume"
                 )
+    if spec.size_bytes is not None and part.stat().st_size != spec.size_bytes:
+        size = part.stat().st_size
+        part.unlink()
+        raise ModelError(
+            f"{spec.name}: the file downloaded from {spec.url} is {size:,} bytes, expected {spec.size_bytes:,}; "
+            "it was deleted. Retry; if it persists the upstream file changed and the registry needs updating"
+        )
     digest = sha256_file(part)
     if spec.sha256 is not None and digest != spec.sha256:
         part.unlink()
