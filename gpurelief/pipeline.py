@@ -253,7 +253,7 @@ def surface_mesh(hf: Heightfield, opts: ConvertOptions, timer: StageTimer, backe
     with timer.stage("mesh"):
         width_m = opts.width * UNITS_TO_METRES[opts.units]
         if opts.mesh == "adaptive":
-            return adaptive_from_options(hf, opts, width_m)
+            return adaptive_from_options(hf, opts, width_m, backend=backend)
         return grid_mesh(hf, width=width_m, relief_frac=opts.relief, array_ops=backend.ops if backend else None)
 
 
@@ -271,10 +271,11 @@ def build_mesh(
 
 def adaptive_from_options(
     hf: Heightfield, opts: ConvertOptions, width: float, *, relief_frac: float | None = None, units: str = "m",
-    error_units: str | None = None,
+    error_units: str | None = None, backend: Backend | None = None,
 ) -> Mesh:
     """--mesh adaptive: --max-error in `error_units` (default --units; or % of the relief height) and/or
     --max-triangles. width is in `units` (metres for glTF, millimetres for print solids); so is the mesh.
+    On a GPU backend a --max-error-only mesh is built on the device (mesh/rtin_gpu.py).
     """
     from .mesh.adaptive import adaptive_mesh, parse_max_error
 
@@ -291,7 +292,21 @@ def adaptive_from_options(
         hf, width=width, relief_frac=opts.relief if relief_frac is None else relief_frac, units=units,
         max_error=max_error_model, max_error_frac=max_error_frac, max_triangles=opts.max_triangles,
         quality_pass=opts.quality_pass,
+        device=device_mesher(backend, opts),
     )
+
+
+def gpu_adaptive(opts: ConvertOptions) -> bool:
+    """Whether --mesh adaptive runs on the GPU: --max-error alone (no --max-triangles, --quality-pass)."""
+    return opts.mesh == "adaptive" and opts.max_triangles is None and not opts.quality_pass
+
+
+def device_mesher(backend: Backend | None, opts: ConvertOptions):
+    if backend is None or not backend.is_gpu or not gpu_adaptive(opts):
+        return None
+    from .mesh.rtin_gpu import DeviceMesher
+
+    return DeviceMesher.for_backend(backend)
 
 
 def write_mesh(
@@ -513,9 +528,10 @@ def convert(
     with timer.stage("decode"):
         image = input if isinstance(input, Image) else load_image(input, frame=opts.frame, max_pixels=opts.max_pixels)
     notes: list[str] = []
-    if backend.is_gpu and (printing or opts.mesh == "adaptive" or opts.compress != "none"):
-        # the adaptive mesher, the solid builder and the compressed writers have no device path yet
-        backend = cpu_backend("--mesh adaptive, --compress and print formats run on the CPU")
+    if backend.is_gpu and (printing or (opts.mesh == "adaptive" and not gpu_adaptive(opts)) or opts.compress != "none"):
+        # the solid builder, the compressed writers, --max-triangles and --quality-pass have no device path yet
+        backend = cpu_backend("--mesh adaptive with --max-triangles or --quality-pass, --compress and print "
+                              "formats run on the CPU")
 
     def mesh_texture_write(backend: Backend):
         with backend.activate():
@@ -556,7 +572,7 @@ def convert(
         timings=timer.timings,
         device=backend.description + (f" [{backend.note}]" if backend.note else ""),
         notes=notes,
-        max_error=(mesh.extras["max_error"] / UNITS_TO_METRES[opts.units]) if "max_error" in mesh.extras else None,
+        max_error=(mesh.extras["max_error"] / UNITS_TO_METRES[opts.units]) if mesh.extras.get("max_error") is not None else None,
         size_mm=size_mm,
     )
 

@@ -157,6 +157,23 @@ def test_gpu_convert_writes_the_same_glb_as_the_cpu(tmp_path, photo_jpeg, gltf_v
     gltf_validator(tmp_path / "gpu.glb")
 
 
+def test_gpu_adaptive_convert_matches_the_cpu_mesh(tmp_path, photo_jpeg, gltf_validator):
+    """--device cuda --mesh adaptive --max-error: RTIN on the GPU (kernels/rtin.cu), same mesh as numba."""
+    import trimesh
+
+    from gpurelief.pipeline import convert
+
+    kw = dict(mesh="adaptive", max_error="0.2%")
+    cpu = convert(photo_jpeg, tmp_path / "cpu.glb", device="cpu", **kw)
+    gpu = convert(photo_jpeg, tmp_path / "gpu.glb", device="cuda", **kw)
+    assert gpu.device.startswith("cuda:0") and not gpu.notes
+    assert cpu.vertex_count == gpu.vertex_count
+    a, b = (trimesh.load(tmp_path / f"{n}.glb", force="mesh", process=False) for n in ("cpu", "gpu"))
+    assert np.array_equal(a.vertices, b.vertices)
+    assert sorted(map(tuple, np.sort(a.faces, axis=1))) == sorted(map(tuple, np.sort(b.faces, axis=1)))
+    gltf_validator(tmp_path / "gpu.glb")
+
+
 def test_gpu_condition_keeps_a_device_depth_map_on_the_device(cp):
     from gpurelief.backend import cupy_ops
     from gpurelief.condition import condition

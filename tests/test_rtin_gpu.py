@@ -111,3 +111,38 @@ def test_cupy_launcher_needs_a_device_or_says_so():
 
     want, _ = rtin_triangles(heights, max_error=0.003)
     assert len(tris) == len(want)
+
+
+@pytest.mark.parametrize("shape", [(65, 65), (70, 101)])
+@pytest.mark.parametrize("bound", [0.0, 0.004])
+def test_the_device_mesh_path_builds_the_same_mesh_as_the_cpu(shim_launch, shape, bound):
+    """adaptive_mesh(device=...) as `--device cuda --mesh adaptive` runs it (padding, errors, triangles, vertex
+    compaction, attributes), with numpy + the host-shim launcher standing in for CuPy + CUDA."""
+    from gpurelief.backend import numpy_ops
+    from gpurelief.mesh.adaptive import adaptive_mesh
+    from gpurelief.types import Heightfield
+
+    heights = step_edges(*shape, seed=7)
+    hf = Heightfield(heights=heights, image_size=(shape[0], shape[1]))
+    kw = dict(width=0.3, relief_frac=0.1, max_error_frac=bound)
+    cpu = adaptive_mesh(hf, **kw)
+    dev = adaptive_mesh(hf, device=rtin_gpu.DeviceMesher(np, shim_launch, numpy_ops), **kw)
+    assert dev.extras["max_error"] is None and dev.extras["threshold"] == cpu.extras["threshold"]
+    # the same vertices (ids ascending on both paths) with bit-identical attributes
+    for name in ("positions", "normals", "uvs"):
+        assert np.array_equal(getattr(dev, name), getattr(cpu, name)), name
+    assert dev.indices.dtype == cpu.indices.dtype
+    rot = lambda t: np.roll(t, -int(np.argmin(t)))  # noqa: E731 - same winding, any starting vertex
+    tris = lambda m: sorted(tuple(rot(t)) for t in m.indices.reshape(-1, 3).astype(np.int64))  # noqa: E731
+    assert len(dev.indices) == len(cpu.indices) and tris(dev) == tris(cpu)
+
+
+def test_gpu_adaptive_covers_max_error_only():
+    from gpurelief.backend.device import cpu_backend
+    from gpurelief.pipeline import ConvertOptions, device_mesher, gpu_adaptive
+
+    assert gpu_adaptive(ConvertOptions(mesh="adaptive", max_error="0.1%"))
+    assert not gpu_adaptive(ConvertOptions(mesh="adaptive", max_triangles=1000))
+    assert not gpu_adaptive(ConvertOptions(mesh="adaptive", quality_pass=True))
+    assert not gpu_adaptive(ConvertOptions(mesh="grid"))
+    assert device_mesher(cpu_backend(), ConvertOptions(mesh="adaptive")) is None

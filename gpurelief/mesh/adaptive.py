@@ -16,7 +16,17 @@ import numpy as np
 from ..backend import numpy_ops as ops
 from ..errors import OptionError, require
 from ..types import Heightfield, Mesh
+from . import rtin_gpu
 from . import rtin_kernels as rk
+
+
+def _array_module(a):
+    """numpy for host arrays, else the array's own module (CuPy)."""
+    if isinstance(a, np.ndarray):
+        return np
+    import cupy
+
+    return cupy.get_array_module(a)
 
 
 def parse_max_error(text: str | float) -> tuple[float, bool]:
@@ -100,6 +110,7 @@ def adaptive_mesh(
     max_error_frac: float | None = None,
     max_triangles: int | None = None,
     quality_pass: bool = False,
+    device=None,
 ) -> Mesh:
     """Heightfield (GH, GW) -> Mesh whose vertical error is <= the bound at every grid sample.
 
@@ -109,6 +120,9 @@ def adaptive_mesh(
     quality_pass: then merge vertices greedily while the bound still holds (mesh/simplify.py): fewer
     triangles (0.6-0.8x on the benchmark maps), several times the meshing time.
     mesh.extras gets max_error (the measured max error over every sample, model units) and threshold.
+    device: a rtin_gpu.DeviceMesher to run a --max-error-only mesh on the GPU (heights a device array): the
+    same triangles, built and kept on the device; extras max_error is then None (not measured: the bound holds
+    by construction, as the twin tests check). Other modes run on the CPU.
     """
     if hf.valid is not None and not bool(np.all(hf.valid)):
         raise OptionError("--cut-transparent works with --mesh grid only; drop it or use --mesh grid")
@@ -124,23 +138,36 @@ def adaptive_mesh(
     if max_error_frac is not None:
         bounds.append(max_error_frac)
     bound = min(bounds) if bounds else None
-    triangles, threshold = rtin_triangles(heights, max_error=bound, max_triangles=max_triangles)
+    on_device = (device is not None and max_triangles is None and not quality_pass
+                 and np.isfinite(bound if bound is not None else 0.0))
+    if on_device:
+        xp, array_ops = device.xp, device.ops
+        threshold = float(bound if bound is not None else 0.0)
+        triangles = rtin_gpu.rtin_triangles_gpu(heights, max_error=threshold, xp=xp, launch=device.launch)
+    else:
+        xp, array_ops = np, ops
+        if not isinstance(heights, np.ndarray):  # a device heightfield in a mode the GPU mesher does not cover
+            heights = heights.get()
+        triangles, threshold = rtin_triangles(heights, max_error=bound, max_triangles=max_triangles)
     if quality_pass:
         from .simplify import collapse_vertices
 
         triangles = collapse_vertices(heights, triangles, threshold)
 
     gh, gw = grid_size
-    used = np.zeros(gh * gw, dtype=bool)
+    used = xp.zeros(gh * gw, dtype=bool)
     used[triangles.reshape(-1)] = True
-    vertex_ids = np.flatnonzero(used)
-    remap = np.cumsum(used, dtype=np.int64) - 1
-    indices = remap[triangles.reshape(-1)].astype(ops.index_dtype(vertex_ids.size))
+    vertex_ids = xp.flatnonzero(used)
+    remap = xp.cumsum(used, dtype=xp.int64) - 1
+    indices = remap[triangles.reshape(-1)].astype(ops.index_dtype(int(vertex_ids.size)))
     rows = vertex_ids // gw
     cols = vertex_ids % gw
     positions = grid_positions_at(heights, rows, cols, dx=dx, dy=dy, relief=relief)
-    normals = ops.grid_normals(heights, dx=dx, dy=dy, relief=relief)[vertex_ids]
+    normals = array_ops.grid_normals(heights, dx=dx, dy=dy, relief=relief)[vertex_ids]
     uvs = grid_uvs_at(grid_size, rows, cols)
+    if on_device:
+        extras = {"max_error": None, "threshold": threshold * relief}
+        return Mesh(positions=positions, normals=normals, uvs=uvs, indices=indices, units=units, extras=extras)
     if quality_pass:
         from .simplify import mesh_max_error
 
@@ -154,7 +181,8 @@ def adaptive_mesh(
 def grid_positions_at(heights: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, dx: float, dy: float, relief: float) -> np.ndarray:
     """numpy_ops.grid_positions evaluated only at the samples (rows, cols): (K, 3) float32, bit-identical."""
     gh, gw = heights.shape
-    positions = np.empty((rows.size, 3), dtype=np.float32)
+    xp = _array_module(heights)
+    positions = xp.empty((rows.size, 3), dtype=np.float32)
     positions[:, 0] = (cols.astype(np.float32) - np.float32((gw - 1) * 0.5)) * np.float32(dx)
     positions[:, 1] = (np.float32((gh - 1) * 0.5) - rows.astype(np.float32)) * np.float32(dy)
     positions[:, 2] = heights[rows, cols] * np.float32(relief)
@@ -164,7 +192,7 @@ def grid_positions_at(heights: np.ndarray, rows: np.ndarray, cols: np.ndarray, *
 def grid_uvs_at(grid_size: tuple[int, int], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """numpy_ops.grid_uvs evaluated only at the samples (rows, cols): (K, 2) float32, bit-identical."""
     gh, gw = grid_size
-    uvs = np.empty((rows.size, 2), dtype=np.float32)
+    uvs = _array_module(rows).empty((rows.size, 2), dtype=np.float32)
     uvs[:, 0] = (cols.astype(np.float32) + np.float32(0.5)) / np.float32(gw)
     uvs[:, 1] = (rows.astype(np.float32) + np.float32(0.5)) / np.float32(gh)
     return uvs

@@ -6,8 +6,11 @@ emit children and leaves (count -> scan -> emit). The driver code below is writt
 module `xp` and a `launch(name, n, *args)` callable, so the same code runs on CuPy (CupyLauncher) and, in
 the tests, on numpy with the .cu file compiled for the CPU behind a small shim (tests/test_rtin_gpu.py).
 
-Status: the kernels' logic is tested on the CPU that way against the numba reference, and the .cu
-file compiles with nvcc for sm_90; it has not been run on a GPU yet.
+`--device cuda --mesh adaptive --max-error E` runs it (pipeline -> adaptive_mesh(device=DeviceMesher)): errors,
+triangles, vertex compaction and attributes stay on the device and stream into the GLB writer.
+
+Status: the kernels' logic and that whole device path are tested on the CPU that way against the numba
+reference, and the .cu file compiles under NVRTC; it has not been run on a GPU yet.
 """
 from __future__ import annotations
 
@@ -76,13 +79,30 @@ def emit_triangles(xp, launch, errors, real_rows: int, real_cols: int, threshold
     return xp.concatenate(leaves) if leaves else xp.empty((0, 3), dtype=xp.int64)
 
 
-def rtin_triangles_gpu(heights, *, max_error: float):
-    """(GH, GW) float32 heights (numpy or CuPy) -> (M, 3) int64 CuPy vertex ids; --max-error only."""
-    from .adaptive import _padded
+class DeviceMesher:
+    """What adaptive_mesh needs to run RTIN on a device: the array module, a kernel launcher, the backend ops
+    (grid_normals). On CUDA: (cupy, CupyLauncher(), cupy_ops); the tests use (numpy, host-shim launcher,
+    numpy_ops) to drive the same code path on the CPU."""
 
-    launch = CupyLauncher()
-    cp = launch.cp
+    def __init__(self, xp, launch, ops):
+        self.xp, self.launch, self.ops = xp, launch, ops
+
+    @classmethod
+    def for_backend(cls, backend) -> "DeviceMesher":
+        return cls(backend.ops.cupy, CupyLauncher(), backend.ops)
+
+
+def rtin_triangles_gpu(heights, *, max_error: float, xp=None, launch=None):
+    """(GH, GW) float32 heights (numpy or CuPy) -> (M, 3) int64 vertex ids on the device; --max-error only.
+    xp / launch default to CuPy and CupyLauncher."""
+    from .rtin_kernels import padded_side
+
+    if launch is None:
+        launch = CupyLauncher()
+        xp = launch.cp
     gh, gw = heights.shape
-    padded = cp.asarray(_padded(cp.asnumpy(heights) if hasattr(heights, "device") else heights))
-    errors = build_errors(cp, launch, padded, gh - 1, gw - 1, float(max_error))
-    return emit_triangles(cp, launch, errors, gh - 1, gw - 1, float(max_error))
+    side = padded_side(gh, gw)
+    padded = xp.pad(xp.asarray(heights, dtype=xp.float32), ((0, side + 1 - gh), (0, side + 1 - gw)), mode="edge")
+    padded = xp.ascontiguousarray(padded)
+    errors = build_errors(xp, launch, padded, gh - 1, gw - 1, float(max_error))
+    return emit_triangles(xp, launch, errors, gh - 1, gw - 1, float(max_error))
