@@ -152,3 +152,36 @@ def test_bench_gpu_depth_to_glb_bytes_in_host_memory(benchmark, gpu, depth_on_de
     benchmark.pedantic(depth_to_glb, rounds=ROUNDS, iterations=1, warmup_rounds=3)
     benchmark.extra_info.update(info)
     benchmark.extra_info.update(glb_bytes=int(glb.size), target="median <= 0.015 s on an H100")
+
+
+@pytest.mark.parametrize("err", [0.005, 0.001])
+def test_bench_gpu_adaptive_rtin_vs_numba(benchmark, gpu, err):
+    """Issue 5 item 2: the GPU RTIN (kernels/rtin.cu) on a 2049^2 fractal map, with numba's time on the same
+    machine's CPU in extra_info (same triangles: checked)."""
+    import sys
+    import time
+    from pathlib import Path
+
+    cupy, info = gpu
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from heightmaps import fractal
+
+    from gpurelief.mesh import rtin_gpu
+    from gpurelief.mesh.adaptive import rtin_triangles
+
+    heights = fractal(2049, 2049, seed=1)
+    dev = cupy.asarray(heights)
+    launch = rtin_gpu.CupyLauncher()
+    run = _timed(cupy, lambda: rtin_gpu.rtin_triangles_gpu(dev, max_error=err, xp=cupy, launch=launch))
+    tris = run()
+    cpu_times = []
+    for _ in range(3):
+        t0 = time.perf_counter()
+        want, _ = rtin_triangles(heights, max_error=err)
+        cpu_times.append(time.perf_counter() - t0)
+    assert len(tris) == len(want)
+    benchmark.group = "gpu adaptive 2049^2"
+    benchmark.pedantic(run, rounds=10, iterations=1, warmup_rounds=1)
+    benchmark.extra_info.update(info)
+    benchmark.extra_info.update(triangles=len(want), numba_median_s=sorted(cpu_times)[1],
+                                speedup_vs_numba=sorted(cpu_times)[1] / benchmark.stats.stats.median)
