@@ -166,10 +166,11 @@ def depth_cues(
         relative = np.sqrt(np.maximum(var, 0.0)) / (mean + np.float32(0.02))
         cues["contrast"] = _unit(_pool(relative, sigma))
     if "focus" in names:
-        # a step edge blurred by s has peak gradient ~ 1 / s: the ratio of gradients after extra blurs of 0.7 px and
-        # 2 px (binomial passes) is large for a sharp edge and near 1 for a defocused one; edge energy weights the pooling
-        fine = _gradient(_binomial(light, 1))
-        coarse = _gradient(_binomial(light, 8))
+        # a step edge blurred by s has peak gradient ~ 1 / s: the ratio of gradients after extra blurs of 1.4 px and
+        # 2.4 px (4 and 12 binomial passes) is large for a sharp edge and near 1 for a defocused one; edge energy
+        # weights the pooling
+        fine = _gradient(_binomial(light, 4))
+        coarse = _gradient(_binomial(light, 12))
         ratio = fine / (coarse + np.float32(1e-4))
         energy = fine * fine
         pooled = _pool(ratio * energy, sigma) / (_pool(energy, sigma) + np.float32(1e-8))
