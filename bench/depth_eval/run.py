@@ -90,14 +90,14 @@ def main() -> None:
     t0 = time.perf_counter()
     by_kind, counts = evaluate_by_kind(range(a.seed0, a.seed0 + a.scenes), (h, w), methods_with_models(a.model))
     print(table(by_kind["all"]))
-    print("\nAbsRel / Spearman by scene tag (a scene can carry several):\n")
+    print("\nAbsRel / delta1 / Spearman by scene tag (a scene can carry several):\n")
     names = list(by_kind["all"])
     print("| tag | scenes | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
     for tag in TAGS:
         if tag in by_kind:
             n = counts[tag]
-            cells = [f"{r['absrel']:.3f} / {r['spearman']:.3f}" for r in by_kind[tag].values()]
+            cells = [f"{r['absrel']:.3f} / {r['delta1']:.3f} / {r['spearman']:.3f}" for r in by_kind[tag].values()]
             print(f"| {tag} | {n} | " + " | ".join(cells) + " |")
     print(f"\n{a.scenes} scenes ({a.size}), seeds {a.seed0}..{a.seed0 + a.scenes - 1}, {time.perf_counter() - t0:.1f} s")
 
