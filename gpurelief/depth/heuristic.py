@@ -44,7 +44,7 @@ WEIGHTS = {"position": 0.8, "brightness": 0.4, "contrast": 0.4, "focus": 0.4, "h
 # Cues whose weight is multiplied, per image, by their clipped within-row agreement with the position cue.
 AGREEMENT_GATED = ("brightness", "contrast", "focus", "dark_channel")
 # Edge-stopping scale of the upward scan, in multiples of the image's median row-to-row colour change.
-SCAN_EDGE_SCALE = 6.0
+SCAN_EDGE_SCALE = 5.0
 GUIDE_EPS = 1e-3  # guided-filter regulariser (lightness units squared): edges weaker than ~0.03 are smoothed
 
 
@@ -126,13 +126,16 @@ def guided_filter(guide: np.ndarray, src: np.ndarray, radius: int, eps: float) -
 def ground_contact_ramp(rgb: np.ndarray) -> np.ndarray:
     """(h, w, 3) float32 colours -> (h, w) float32 in [0, 1]: the row ramp (0 top, 1 bottom) carried upward.
 
-    d[r] = max(ramp[r], a[r] d[r+1] + (1 - a[r]) ramp[r]) with a = exp(-(dc / s)^2), dc the colour step
-    between rows r and r+1. Inside a coherent region the value of its lowest row (its ground contact)
-    persists; at an edge it falls back to the ramp. One vector step per row: O(h w).
+    d[r] = max(ramp[r], a[r] d[r+1] + (1 - a[r]) ramp[r]) with a = exp(-(dc / s)^2), dc the colour change
+    across the boundary between rows r and r+1, measured from row r-1 to row r+2 (so an edge softened by
+    defocus, spread over a few rows, still stops the scan). Inside a coherent region the value of its lowest
+    row (its ground contact) persists; at an edge it falls back to the ramp. One vector step per row: O(h w).
     """
     h, w = rgb.shape[:2]
     smooth = np.stack([ops.box_blur(rgb[..., c], 1) for c in range(3)], axis=-1)
-    step = np.abs(smooth[:-1] - smooth[1:]).sum(axis=-1)
+    above = np.concatenate([smooth[:1], smooth[:-2]])  # row r-1 for r = 0 .. h-2 (row 0 repeats at the top)
+    below = np.concatenate([smooth[2:], smooth[-1:]])  # row r+2 (the last row repeats at the bottom)
+    step = np.abs(above - below).sum(axis=-1)
     scale = np.float32(SCAN_EDGE_SCALE) * np.float32(np.median(step)) + np.float32(1e-4)
     keep = np.exp(-np.square(step / scale)).astype(np.float32)
     ramp = np.linspace(0.0, 1.0, h, dtype=np.float32)
