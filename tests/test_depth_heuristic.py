@@ -8,7 +8,9 @@ import pytest
 from bench.depth_eval.metrics import score, spearman
 from bench.depth_eval.run import evaluate
 from bench.depth_eval.scenes import render
-from gpurelief.depth.heuristic import WEIGHTS, estimate_depth, ground_contact_ramp, guided_filter
+from gpurelief.depth.heuristic import (
+    AGREEMENT_GATED, WEIGHTS, depth_cues, estimate_depth, ground_contact_ramp, guided_filter, row_agreement,
+)
 from tests.conftest import photo_like
 
 
@@ -39,9 +41,12 @@ def test_estimate_depth_rejects_unknown_cue():
 
 def test_every_cue_runs_alone():
     pixels = photo_like(40, 60)
+    cues = depth_cues(pixels, (40, 60))
+    assert set(cues) == set(WEIGHTS)
     for name in WEIGHTS:
-        d = estimate_depth(pixels, weights={name: 1.0}).values
-        assert d.shape == (40, 60) and np.isfinite(d).all() and d.std() > 0, name
+        assert cues[name].dtype == np.float32 and cues[name].std() > 0, name
+        d = estimate_depth(pixels, weights={name: 1.0}).values  # a gated cue alone may drop out: finite, maybe flat
+        assert d.shape == (40, 60) and np.isfinite(d).all(), name
 
 
 def test_ground_contact_ramp_carries_an_upright_object_at_its_base_depth():
@@ -120,3 +125,123 @@ def test_degenerate_shapes_give_finite_maps(shape):
 def test_a_blank_photo_gives_a_flat_map():
     d = estimate_depth(np.full((40, 60, 3), 128, np.uint8)).values
     assert float(d.max() - d.min()) < 1e-4
+
+
+# --- each promised cue, alone with the ground prior, must order two objects that stand on the same row ---------
+# A 120x160 scene: striped ground (the ground-contact scan stops at every furrow), a near block standing low in the
+# frame and two posts standing on the same, higher row. The posts differ only in the cue under test, so the
+# position cue cannot tell them apart; the block shows whether, in this photo, the cue agrees with the ground prior.
+_SHAPE = (120, 160)
+_POST_A = (slice(30, 60), slice(20, 44))     # carries the cue's "near" appearance
+_POST_B = (slice(30, 60), slice(116, 140))   # carries the cue's "far" appearance
+_BLOCK = (slice(66, 110), slice(58, 102))    # near: stands on row 109
+
+
+def _stripes(h, w):
+    """(h, w) vertical stripes, 2 px wide, 0.3 / 1.0: sharp detail that the row-to-row scan does not stop at."""
+    return np.where(np.arange(w) // 2 % 2 == 0, 0.3, 1.0).astype(np.float32)[None, :].repeat(h, 0)
+
+
+def _blur(rgb, sigma_px):
+    from gpurelief.backend import numpy_ops as ops
+
+    return np.stack([ops.gaussian_blur(rgb[..., c], sigma_px) for c in range(3)], -1)
+
+
+def _cue_scene(cue: str, block_agrees: bool) -> np.ndarray:
+    h, w = _SHAPE
+    rgb = np.empty((h, w, 3), np.float32)
+    rgb[:] = (0.55, 0.5, 0.45)
+    rgb *= np.where(np.arange(h) // 3 % 2 == 0, 0.85, 1.0).astype(np.float32)[:, None, None]
+    rgb += np.random.default_rng(0).normal(0, 0.01, (h, w, 1)).astype(np.float32)
+
+    def put(where, colour, texture=None):
+        rows, cols = where[0].stop - where[0].start, where[1].stop - where[1].start
+        region = np.broadcast_to(np.asarray(colour, np.float32), (rows, cols, 3)).copy()
+        rgb[where] = region if texture is None else region * texture[:rows, :cols, None]
+
+    if cue == "brightness":
+        bright, dim = (0.9, 0.3, 0.3), (0.35, 0.1, 0.1)
+        put(_BLOCK, bright if block_agrees else dim)
+        put(_POST_A, bright)
+        put(_POST_B, dim)
+    elif cue == "contrast":  # same mean colour, detailed vs plain
+        colour = (0.3, 0.5, 0.8)
+        put(_BLOCK, colour, _stripes(44, 44) if block_agrees else None)
+        put(_POST_A, colour, _stripes(30, 24))
+        put(_POST_B, tuple(0.65 * c for c in colour))
+    elif cue == "focus":  # the same detail, sharp vs defocused (outline included); the ground is out of focus
+        rgb[:] = _blur(rgb, 2.5)
+        colour = (0.3, 0.6, 0.3)
+        put(_BLOCK, colour, _stripes(44, 44))
+        if not block_agrees:  # focused far: the near block is blurred
+            rgb[56:120, 48:112] = _blur(rgb, 2.5)[56:120, 48:112]
+        put(_POST_A, colour, _stripes(30, 24))
+        put(_POST_B, colour, _stripes(30, 24))
+        rgb[20:70, 106:150] = _blur(rgb, 2.5)[20:70, 106:150]
+    elif cue == "dark_channel":  # vivid (dark channel near 0) vs pale, similar brightness
+        vivid, pale = (0.2, 0.75, 0.3), (0.62, 0.72, 0.64)
+        put(_BLOCK, vivid if block_agrees else pale)
+        put(_POST_A, vivid)
+        put(_POST_B, pale)
+    return np.clip(np.rint(rgb * 255), 0, 255).astype(np.uint8)
+
+
+def _post_means(depth):
+    inner = lambda s: (slice(s[0].start + 4, s[0].stop - 3), slice(s[1].start + 4, s[1].stop - 4))  # noqa: E731
+    return float(depth[inner(_POST_A)].mean()), float(depth[inner(_POST_B)].mean())
+
+
+def _gate(pixels, cue):
+    cues = depth_cues(pixels, pixels.shape[:2], ("position", cue))
+    c = cues[cue]
+    return row_agreement(c - c.mean(axis=1, keepdims=True), cues["position"])
+
+
+@pytest.mark.parametrize("cue", AGREEMENT_GATED)
+def test_a_promised_cue_alone_orders_objects_the_ground_prior_cannot(cue):
+    pixels = _cue_scene(cue, block_agrees=True)
+    assert _gate(pixels, cue) > 0.05
+    near, far = _post_means(estimate_depth(pixels, weights={"position": WEIGHTS["position"], cue: WEIGHTS[cue]}).values)
+    # the fusion is linear in the weights: what the position cue alone gives the posts, the cue did not add
+    p_near, p_far = _post_means(estimate_depth(pixels, weights={"position": WEIGHTS["position"]}).values)
+    assert (near - far) - (p_near - p_far) > 0.02, (cue, near, far, p_near, p_far)
+
+
+@pytest.mark.parametrize("cue", ["contrast", "focus", "dark_channel"])
+def test_the_default_orders_objects_by_contrast_focus_and_dark_channel(cue):
+    near, far = _post_means(estimate_depth(_cue_scene(cue, block_agrees=True)).values)
+    assert near - far > 0.05, (cue, near, far)
+
+
+@pytest.mark.parametrize("cue", AGREEMENT_GATED)
+def test_a_cue_that_disagrees_with_the_ground_prior_loses_its_weight(cue):
+    agreeing, disagreeing = _gate(_cue_scene(cue, True), cue), _gate(_cue_scene(cue, False), cue)
+    assert disagreeing < 0.5 * agreeing, (cue, agreeing, disagreeing)
+    if cue != "focus":  # a blurred near block still leaves the sharp near post agreeing a little
+        assert disagreeing == 0.0
+        pixels = _cue_scene(cue, block_agrees=False)
+        near, far = _post_means(estimate_depth(pixels, weights={"position": WEIGHTS["position"], cue: WEIGHTS[cue]}).values)
+        assert abs(near - far) < 0.03, (cue, near, far)
+
+
+def test_focus_cue_scores_sharp_detail_above_the_same_detail_defocused():
+    # texture amount is the same on both halves; only the sharpness differs
+    rng = np.random.default_rng(2)
+    light = rng.random((96, 128)).astype(np.float32)
+    sharp = (np.repeat(np.repeat(light[::4, ::4], 4, 0), 4, 1) * 255).astype(np.uint8)  # 4 px blocks: step edges
+    blurred = (_blur(np.repeat(sharp[..., None], 3, -1).astype(np.float32), 2.0)[..., 0]).astype(np.uint8)
+    pixels = np.repeat(np.concatenate([sharp[:, :64], blurred[:, 64:]], 1)[..., None], 3, -1)
+    focus = depth_cues(pixels, pixels.shape[:2], ("focus",))["focus"]
+    assert focus[:, 8:48].mean() > focus[:, 80:120].mean() + 0.3
+
+
+def test_haze_cues_put_hazier_regions_farther():
+    h, w = 60, 80
+    rgb = np.empty((h, w, 3), np.float32)
+    rgb[:, :40] = (0.1, 0.5, 0.2)   # clear: saturated, dark minimum channel
+    rgb[:, 40:] = (0.55, 0.65, 0.6)  # the same surface seen through haze: paler, brighter minimum channel
+    pixels = (rgb * 255).astype(np.uint8)
+    cues = depth_cues(pixels, (h, w), ("haze", "dark_channel"))
+    for name in ("haze", "dark_channel"):
+        assert cues[name][:, 5:30].mean() > cues[name][:, 50:75].mean() + 0.5, name

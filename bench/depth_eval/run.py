@@ -31,6 +31,9 @@ def heuristic_default(pixels: np.ndarray) -> np.ndarray:
     return estimate_depth(pixels).values
 
 
+# scene tags of scenes.render, in table order
+TAGS = ("sky", "wall", "busywall", "flash", "shade", "haze", "fog-dense", "defocus", "focus-near", "focus-far")
+
 METHODS = {"luminance": luminance_baseline, "lower-is-nearer": ramp_baseline, "gpurelief default": heuristic_default}
 
 
@@ -51,7 +54,7 @@ def evaluate(seeds, shape=(192, 256), methods=METHODS, kind: str | None = None) 
 
 
 def evaluate_by_kind(seeds, shape=(192, 256), methods=METHODS):
-    """-> ({'all' | scene tag: {method: mean metrics}}, {tag: scene count}); tags: haze, defocus, wall, sky."""
+    """-> ({'all' | scene tag: {method: mean metrics}}, {tag: scene count}); tags are TAGS (scenes.py)."""
     sums: dict[str, dict[str, dict[str, float]]] = {}
     counts: dict[str, int] = {}
     for seed in seeds:
@@ -77,7 +80,7 @@ def table(results: dict[str, dict[str, float]]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scenes", type=int, default=48)
+    ap.add_argument("--scenes", type=int, default=96)
     ap.add_argument("--seed0", type=int, default=0)
     ap.add_argument("--size", default="192x256", help="HxW of the renders")
     ap.add_argument("--model", action="append", default=[], metavar="NAME|PATH.onnx",
@@ -87,14 +90,14 @@ def main() -> None:
     t0 = time.perf_counter()
     by_kind, counts = evaluate_by_kind(range(a.seed0, a.seed0 + a.scenes), (h, w), methods_with_models(a.model))
     print(table(by_kind["all"]))
-    print("\nAbsRel / Spearman by scene tag (a scene can carry several):\n")
+    print("\nAbsRel / delta1 / Spearman by scene tag (a scene can carry several):\n")
     names = list(by_kind["all"])
     print("| tag | scenes | " + " | ".join(names) + " |")
     print("|---|---|" + "---|" * len(names))
-    for tag in ("haze", "defocus", "wall", "sky"):
+    for tag in TAGS:
         if tag in by_kind:
             n = counts[tag]
-            cells = [f"{r['absrel']:.3f} / {r['spearman']:.3f}" for r in by_kind[tag].values()]
+            cells = [f"{r['absrel']:.3f} / {r['delta1']:.3f} / {r['spearman']:.3f}" for r in by_kind[tag].values()]
             print(f"| {tag} | {n} | " + " | ".join(cells) + " |")
     print(f"\n{a.scenes} scenes ({a.size}), seeds {a.seed0}..{a.seed0 + a.scenes - 1}, {time.perf_counter() - t0:.1f} s")
 

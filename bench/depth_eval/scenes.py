@@ -5,6 +5,16 @@ sometimes a back wall, otherwise sky; a sun with hard shadows plus ambient light
 (Koschmieder: I = J e^{-bz} + A (1 - e^{-bz})), optional defocus blur around a focus distance, sensor
 noise. Everything is derived from one integer seed, so the set is reproducible. Sky pixels carry no depth
 (valid = False) and are left out of the metrics, as in the usual monocular-depth protocol.
+
+Variants that work against each appearance cue, drawn from a second stream of the seed (so a scene without
+them is pixel-identical to the first version of this set):
+  lighting   'flash' (a light at the camera, inverse-square: near is brighter) or 'shade' (the foreground lies
+             in the shadow of something out of frame: near is darker), else the sun alone
+  busywall   the back wall carries fine high-contrast texture and the objects are nearly plain
+             (far has more local contrast than near)
+  fog        haze density from light to dense ('fog-dense' when the extinction is > 0.08 / m)
+  focus      defocus scenes focus near ('focus-near', the subject sharp, the background blurred) or far
+             ('focus-far', the foreground blurred)
 """
 from __future__ import annotations
 
@@ -86,6 +96,13 @@ def _box_normal(p, lo, hi):
 def render(seed: int, height: int = 192, width: int = 256) -> Scene:
     """Render the scene of `seed` at (height, width)."""
     rng = np.random.default_rng(seed)
+    var = np.random.default_rng((seed, 2))  # the variants' own stream: the base scene does not change with them
+    lighting = var.choice(["sun", "sun", "flash", "shade"])
+    busy_wall = var.random() < 0.5
+    fog_gain = var.choice([1.0, 1.0, 3.0])
+    focus_far = var.random() < 0.5
+    shade_z = var.uniform(3.0, 9.0)
+    flash_gain = var.uniform(1.0, 3.0)
     fov = np.deg2rad(rng.uniform(45, 75))
     f = 0.5 * width / np.tan(fov / 2)
     cam_h = rng.uniform(0.8, 2.0)
@@ -142,7 +159,13 @@ def render(seed: int, height: int = 192, width: int = 256) -> Scene:
     if wall_z is not None:
         m = idx == 1
         normal[m] = (0, 0, -1)
-        albedo[m] = rng.uniform(0.2, 0.9, 3) * (0.5 + 0.5 * _texture(p[m], rng, rng.uniform(0.5, 3.0)))[:, None]
+        wall_col = rng.uniform(0.2, 0.9, 3)
+        tex = _texture(p[m], rng, rng.uniform(0.5, 3.0))
+        if busy_wall:  # fine, high-contrast texture far away
+            tex = np.clip((_texture(p[m] * 4.0, var, 2.0) - 0.5) * 3.0 + 0.5, 0.0, 1.0)
+            albedo[m] = wall_col * (0.15 + 0.85 * tex)[:, None]
+        else:
+            albedo[m] = wall_col * (0.5 + 0.5 * tex)[:, None]
     for k, (kind, params, colour, tex_scale) in enumerate(objects):
         m = idx == k + 2  # textures draw from rng even when unseen, so a seed is one scene at any resolution
         if kind == "sphere":
@@ -150,7 +173,9 @@ def render(seed: int, height: int = 192, width: int = 256) -> Scene:
         else:
             n = _box_normal(p[m], *params)
         normal[m] = n
-        albedo[m] = colour * (0.55 + 0.45 * _texture(p[m], rng, tex_scale))[:, None]
+        tex = _texture(p[m], rng, tex_scale)
+        plain = busy_wall and wall_z is not None
+        albedo[m] = colour * ((0.9 + 0.1 * tex) if plain else (0.55 + 0.45 * tex))[:, None]
 
     # sun + ambient, hard shadows
     elev, azim = np.deg2rad(rng.uniform(20, 80)), rng.uniform(0, 2 * np.pi)
@@ -176,27 +201,39 @@ def render(seed: int, height: int = 192, width: int = 256) -> Scene:
             shadow |= (tmax >= tmin) & (tmax > 1e-4)
     sun_col = np.array([1.0, 0.95, 0.85]) * rng.uniform(0.8, 1.3)
     amb = rng.uniform(0.15, 0.45)
-    radiance = albedo * (amb + (lit * ~shadow)[..., None] * sun_col)
+    direct = (lit * ~shadow)[..., None] * sun_col
+    if lighting == "shade":  # out-of-frame shadow over the foreground, soft edge about 1 m wide
+        direct = direct * np.clip((z_depth - shade_z) + 0.5, 0.0, 1.0)[..., None]
+    radiance = albedo * (amb + direct)
+    if lighting == "flash":  # a light at the camera; 1 at 2 m, inverse-square
+        facing = np.clip(-(normal * d).sum(-1), 0.0, None)
+        radiance = radiance + albedo * (flash_gain * facing * (2.0 / np.maximum(t, 0.5)) ** 2)[..., None]
 
     sky_top, sky_bottom = np.array([0.35, 0.55, 0.95]), np.array([0.8, 0.85, 0.95])
     up = np.clip(d[..., 1] * 3 + 0.2, 0, 1)[..., None]
     sky_col = (sky_bottom * (1 - up) + sky_top * up) * rng.uniform(0.8, 1.2)
     radiance = np.where(sky[..., None], sky_col, radiance)
 
-    kinds = []
+    kinds = [] if lighting == "sun" else [str(lighting)]
+    if busy_wall and wall_z is not None:
+        kinds.append("busywall")
     beta = 0.0
     if rng.random() < 0.4:
-        beta = rng.uniform(0.01, 0.08)
+        beta = rng.uniform(0.01, 0.08) * fog_gain
         airlight = sky_bottom * rng.uniform(0.8, 1.1)
         trans = np.exp(-beta * np.where(sky, 1e3, t))[..., None]
         radiance = radiance * trans + airlight * (1 - trans)
         kinds.append("haze")
+        if beta > 0.08:
+            kinds.append("fog-dense")
     linear = radiance.astype(np.float32)
 
     if rng.random() < 0.4:
         # thin-lens defocus: blur sigma ~ |1/z - 1/z_focus|, applied as a blend of a few blur levels
         zs = z_depth[~sky]
         z_focus = float(np.percentile(zs, rng.uniform(5, 40)))
+        if focus_far:
+            z_focus = float(np.percentile(zs, var.uniform(60, 95)))
         strength = rng.uniform(1.0, 2.5) * width / 256
         inv = np.where(sky, 0.0, 1.0 / np.where(sky, 1.0, z_depth))
         sigma = strength * np.abs(inv - 1.0 / z_focus) * z_focus * 2.0
@@ -211,6 +248,7 @@ def render(seed: int, height: int = 192, width: int = 256) -> Scene:
             out = np.where(sel, stacks[i] * (1 - w) + stacks[i + 1] * w, out)
         linear = out
         kinds.append("defocus")
+        kinds.append("focus-far" if focus_far else "focus-near")
 
     exposure = rng.uniform(0.7, 1.2)
     linear = np.clip(linear * exposure + rng.normal(0, 0.004, linear.shape), 0, 1)
