@@ -184,13 +184,14 @@ def test_cli_max_error_in_units_equals_the_same_percentage(photo_jpeg, tmp_path)
 @pytest.mark.parametrize("kind", MAPS)
 @pytest.mark.parametrize("size", [(97, 131), (130, 65)])
 @pytest.mark.parametrize("pct", [0.5, 0.1])
-def test_quality_pass_keeps_the_bound_and_the_cover_with_fewer_triangles(kind, size, pct):
+@pytest.mark.parametrize("effort", ["fast", "full"])
+def test_quality_pass_keeps_the_bound_and_the_cover_with_fewer_triangles(kind, size, pct, effort):
     from gpurelief.mesh.simplify import collapse_vertices
 
     gh, gw = size
     heights = MAPS[kind](gh, gw, seed=9)
     rtin, _ = rtin_triangles(heights, max_error=pct / 100)
-    triangles = collapse_vertices(heights, rtin, pct / 100)
+    triangles = collapse_vertices(heights, rtin, pct / 100, effort=effort)
     assert len(triangles) < 0.9 * len(rtin)
     rows, cols = np.divmod(np.arange(heights.size), gw)
     m = vertical_error(heights, cols, rows, heights.reshape(-1), triangles)

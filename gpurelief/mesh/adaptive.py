@@ -32,6 +32,21 @@ def parse_max_error(text: str | float) -> tuple[float, bool]:
     return value, pct
 
 
+QUALITY_PASSES = ("off", "fast", "full")
+
+
+def quality_effort(quality_pass: bool | str | None) -> str | None:
+    """--quality-pass value -> simplify.collapse_vertices effort ("fast" / "full"), or None for no pass.
+    True (the bare flag through the Python API) means "full", False / None / "off" no pass."""
+    if quality_pass is None or quality_pass is False or quality_pass == "off":
+        return None
+    if quality_pass is True:
+        return "full"
+    if quality_pass in QUALITY_PASSES:
+        return str(quality_pass)
+    raise OptionError(f"--quality-pass: expected one of {', '.join(QUALITY_PASSES)}, got {quality_pass!r}")
+
+
 def _padded(heights: np.ndarray) -> np.ndarray:
     gh, gw = heights.shape
     side = rk.padded_side(gh, gw)
@@ -99,15 +114,15 @@ def adaptive_mesh(
     max_error: float | None = None,
     max_error_frac: float | None = None,
     max_triangles: int | None = None,
-    quality_pass: bool = False,
+    quality_pass: bool | str | None = False,
 ) -> Mesh:
     """Heightfield (GH, GW) -> Mesh whose vertical error is <= the bound at every grid sample.
 
     max_error: bound in model units (the units of `width`); max_error_frac: bound as a fraction of the
     relief height (0.001 = 0.1%); the smaller wins when both are given. max_triangles: upper limit on the
     triangle count. With no bound and no limit the mesh is exact (error 0: only coplanar samples merge).
-    quality_pass: then merge vertices greedily while the bound still holds (mesh/simplify.py): fewer
-    triangles (0.6-0.8x on the benchmark maps), several times the meshing time.
+    quality_pass: then merge vertices greedily while the bound still holds (mesh/simplify.py): "fast"
+    (one sweep) or "full" (True; until no vertex can go); False / None / "off": RTIN's mesh as it is.
     mesh.extras gets max_error (the measured max error over every sample, model units) and threshold.
     """
     if hf.valid is not None and not bool(np.all(hf.valid)):
@@ -124,11 +139,12 @@ def adaptive_mesh(
     if max_error_frac is not None:
         bounds.append(max_error_frac)
     bound = min(bounds) if bounds else None
+    effort = quality_effort(quality_pass)
     triangles, threshold = rtin_triangles(heights, max_error=bound, max_triangles=max_triangles)
-    if quality_pass:
+    if effort is not None:
         from .simplify import collapse_vertices
 
-        triangles = collapse_vertices(heights, triangles, threshold)
+        triangles = collapse_vertices(heights, triangles, threshold, effort=effort)
 
     gh, gw = grid_size
     used = np.zeros(gh * gw, dtype=bool)
@@ -141,7 +157,7 @@ def adaptive_mesh(
     positions = grid_positions_at(heights, rows, cols, dx=dx, dy=dy, relief=relief)
     normals = ops.grid_normals(heights, dx=dx, dy=dy, relief=relief)[vertex_ids]
     uvs = grid_uvs_at(grid_size, rows, cols)
-    if quality_pass:
+    if effort is not None:
         from .simplify import mesh_max_error
 
         measured = mesh_max_error(heights, triangles)
