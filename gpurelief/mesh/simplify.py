@@ -187,10 +187,11 @@ def _new_fan_within(heights, rx, ry, d, j, first, vx, vy, bound):
 
 
 @_njit
-def _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, stale, skipped, bound, max_trials,
-                 c_lo, c_hi, row_lo, row_hi):
-    """Try the dirty vertices c_lo <= c < c_hi in order; a vertex whose one-ring leaves rows
-    [row_lo, row_hi] is marked skipped instead (row_hi < 0: no limit). -> vertices removed."""
+def _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, marks, stale, skipped, bound,
+                 max_trials, c_lo, c_hi, row_lo, row_hi):
+    """Try the dirty vertices c_lo <= c < c_hi in order (each tried one is cleared); a vertex whose one-ring
+    leaves rows [row_lo, row_hi] is marked skipped instead (row_hi < 0: no limit). The one-ring of each
+    collapse is set in `marks` (may be `dirty` itself: then later vertices retry in this sweep). -> removed."""
     gh, gw = heights.shape
     la = np.empty(maxdeg, dtype=np.int32)
     lb = np.empty(maxdeg, dtype=np.int32)
@@ -278,7 +279,7 @@ def _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirt
                 for q in range(3):
                     if ctri[t, q] == v:
                         ctri[t, q] = u
-            dirty[ring[k]] = True  # its fan changed: worth another try
+            marks[ring[k]] = True  # its fan changed: worth another try
         stale[u] = True
         removed += 1
     return removed
@@ -294,12 +295,14 @@ def _sweep_stripes(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, di
     removed = np.zeros(n_jobs, dtype=np.int64)
     for k in _prange(n_jobs):
         s = 2 * k + parity
-        removed[k] = _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, stale, skipped, bound,
-                                  max_trials, bounds[s], bounds[s + 1], s * STRIPE_ROWS, (s + 1) * STRIPE_ROWS - 1)
+        removed[k] = _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, dirty, stale,
+                                  skipped, bound, max_trials, bounds[s], bounds[s + 1], s * STRIPE_ROWS,
+                                  (s + 1) * STRIPE_ROWS - 1)
     return removed.sum()
 
 
 def _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, bound, max_trials, parallel):
+    """One sweep over the dirty vertices (cleared as tried, set again where a one-ring changed). -> removed."""
     start, fan, maxdeg = _fans(ctri, alive, vid.size)
     stale = np.zeros(vid.size, dtype=np.bool_)
     skipped = np.zeros(vid.size, dtype=np.bool_)
@@ -309,16 +312,18 @@ def _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, bound, max_trials, para
         rows = np.arange(0, gh + STRIPE_ROWS, STRIPE_ROWS)
         bounds = np.searchsorted(vid, np.minimum(rows, gh) * gw).astype(np.int64)
         for parity in (0, 1):
-            removed += int(_sweep_stripes(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, stale, skipped,
-                                          bound, max_trials, bounds, parity))
-        retry = dirty & skipped  # one-rings that straddle two stripes: one serial sweep
+            removed += int(_sweep_stripes(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, stale,
+                                          skipped, bound, max_trials, bounds, parity))
+        # one-rings that straddle two stripes: a serial sweep over just those (their changes wait for the next)
+        todo = dirty & skipped
         dirty &= ~skipped
+        removed += _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, todo, dirty, stale,
+                                skipped, bound, max_trials, 0, vid.size, 0, -1)
+        dirty |= todo  # stale ones left
     else:
-        retry = dirty
-        dirty = np.zeros_like(retry)
-    removed += _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, retry, stale, skipped, bound,
-                            max_trials, 0, vid.size, 0, -1)
-    return removed, dirty | retry
+        removed += _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, dirty, stale,
+                                skipped, bound, max_trials, 0, vid.size, 0, -1)
+    return removed
 
 
 def collapse_vertices(heights: np.ndarray, triangles: np.ndarray, bound: float, *, effort: str = "fast",
@@ -343,7 +348,7 @@ def collapse_vertices(heights: np.ndarray, triangles: np.ndarray, bound: float, 
         _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, float(bound), 1, parallel)
     else:
         for _ in range(64):  # in practice 5-15 sweeps; each retries only vertices whose one-ring changed
-            removed, dirty = _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, float(bound), 1 << 30, parallel)
+            removed = _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, float(bound), 1 << 30, parallel)
             if removed == 0:
                 break
     return vid[ctri[alive]]
