@@ -13,10 +13,13 @@ removal candidate (it can still be a target). For each vertex the candidates u a
 the error at v itself under u's new fan (integer orientation tests and one plane), and only the best ones
 are rasterised (row spans, early exit above the bound). A vertex is retried only when its one-ring changed.
 
-Effort: "fast" = one sweep trying the best candidate of each vertex (most of the gain for a fraction of the
-cost; rows are cut into stripes and stripes of one parity run in parallel, since a vertex whose one-ring
-lies inside its stripe touches nothing another stripe touches); "full" = sweeps trying every candidate
-until nothing more collapses.
+Parallel: rows are cut into stripes and the stripes of one parity run in parallel (a vertex whose one-ring
+lies inside its stripe reads and writes nothing that another stripe of that parity does); the few vertices
+whose one-ring straddles two stripes follow in one serial sweep.
+
+Effort: "fast" = one sweep trying only the best-ranked candidate of each vertex (on the benchmark maps it
+takes RTIN's 1.0-2.1x pydelatin's triangle count to 0.8-1.1x); "full" = sweeps trying every candidate
+until nothing more collapses (0.6-0.75x, about 1-2x the time of "fast").
 """
 from __future__ import annotations
 
