@@ -8,6 +8,8 @@ Heights are normalised to [0, 1], so a bound of 0.1% is 0.001. For every mesh th
 pixel is measured (untimed) by gpurelief.mesh.metrics.vertical_error, a generic barycentric rasteriser that
 shares no code with the RTIN mesher. Times: triangulation only (vertices + triangles), median of the rounds;
 pymartini's Martini(n) is built once per size outside the timed call (its best case; init reported apart).
+gpurelief is timed three ways: RTIN alone (--quality-pass off), RTIN + the fast pass (the --mesh adaptive
+default) and RTIN + the full pass (--quality-pass full); each time includes RTIN.
 A table is written to bench/results/meshing-peers.md at the end of the session.
 """
 from __future__ import annotations

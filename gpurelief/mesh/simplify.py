@@ -9,17 +9,18 @@ a crack-free cover of the grid.
 Engine (one "sweep"): vertex -> triangle lists (CSR) are built once per sweep over the vertices the mesh uses.
 A collapse v -> u keeps every other vertex's list exact (triangles only lose v or die, and dead ones are
 skipped), except u's, which misses v's old triangles: u is "stale" and waits for the next sweep as a
-removal candidate (it can still be a target). For each vertex the candidates u are ranked by a cheap test,
-the error at v itself under u's new fan (integer orientation tests and one plane), and only the best ones
-are rasterised (row spans, early exit above the bound). A vertex is retried only when its one-ring changed.
+removal candidate (it can still be a target). A candidate u first passes a cheap test, the error at v itself
+under u's new fan (integer orientation tests and one interpolation), and only then is its new fan
+rasterised (row spans, early exit above the bound). A vertex is retried only when its one-ring changed.
 
 Parallel: rows are cut into stripes and the stripes of one parity run in parallel (a vertex whose one-ring
 lies inside its stripe reads and writes nothing that another stripe of that parity does); the few vertices
 whose one-ring straddles two stripes follow in one serial sweep.
 
-Effort: "fast" = one sweep trying only the best-ranked candidate of each vertex (on the benchmark maps it
-takes RTIN's 1.0-2.1x pydelatin's triangle count to 0.8-1.1x); "full" = sweeps trying every candidate
-until nothing more collapses (0.6-0.75x, about 1-2x the time of "fast").
+Effort: "fast" = one sweep; each vertex takes its neighbours nearest in height first and rasterises only the
+first that passes the cheap test (on the benchmark maps: RTIN's 1.0-2.1x pydelatin's triangle count becomes
+0.8-1.1x). "full" = sweeps that score every candidate, rasterise them best first and repeat until nothing
+more collapses (0.6-0.75x, about 1-2x the time of "fast").
 """
 from __future__ import annotations
 
@@ -191,10 +192,12 @@ def _new_fan_within(heights, rx, ry, d, j, first, vx, vy, bound):
 
 @_njit
 def _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, marks, stale, skipped, bound,
-                 max_trials, c_lo, c_hi, row_lo, row_hi):
+                 max_trials, ranked, c_lo, c_hi, row_lo, row_hi):
     """Try the dirty vertices c_lo <= c < c_hi in order (each tried one is cleared); a vertex whose one-ring
     leaves rows [row_lo, row_hi] is marked skipped instead (row_hi < 0: no limit). The one-ring of each
-    collapse is set in `marks` (may be `dirty` itself: then later vertices retry in this sweep). -> removed."""
+    collapse is set in `marks` (may be `dirty` itself: then later vertices retry in this sweep). ranked: score
+    every candidate by the error at v and rasterise the best first; else take them nearest height first and
+    score each only when its turn comes. At most max_trials candidates are rasterised per vertex. -> removed."""
     gh, gw = heights.shape
     la = np.empty(maxdeg, dtype=np.int32)
     lb = np.empty(maxdeg, dtype=np.int32)
@@ -255,22 +258,46 @@ def _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirt
             continue
         dirty[v] = False
         hv = np.float64(heights[vy, vx])
-        for j in range(d):
-            score[j], inside[j] = _candidate(rx, ry, rz, d, j, hv)
         chosen = -1
-        for _ in range(max_trials):
-            best = -1
-            best_score = bound
+        if ranked:
+            # every candidate scored, rasterised best first
             for j in range(d):
-                if score[j] <= best_score:
-                    best_score = score[j]
-                    best = j
-            if best < 0:
-                break
-            score[best] = np.inf
-            if _new_fan_within(heights, rx, ry, d, best, inside[best], vx, vy, bound):
-                chosen = best
-                break
+                score[j], inside[j] = _candidate(rx, ry, rz, d, j, hv)
+            for _ in range(max_trials):
+                best = -1
+                best_score = bound
+                for j in range(d):
+                    if score[j] <= best_score:
+                        best_score = score[j]
+                        best = j
+                if best < 0:
+                    break
+                score[best] = np.inf
+                if _new_fan_within(heights, rx, ry, d, best, inside[best], vx, vy, bound):
+                    chosen = best
+                    break
+        else:
+            # lazily, nearest height first: a candidate is scored only when its turn comes
+            for j in range(d):
+                score[j] = abs(rz[j] - hv)
+            tried = 0
+            for _ in range(d):
+                best = -1
+                best_key = np.inf
+                for j in range(d):
+                    if score[j] < best_key:
+                        best_key = score[j]
+                        best = j
+                if best < 0 or tried >= max_trials:
+                    break
+                score[best] = np.inf
+                err_v, first = _candidate(rx, ry, rz, d, best, hv)
+                if err_v > bound:
+                    continue
+                tried += 1
+                if _new_fan_within(heights, rx, ry, d, best, first, vx, vy, bound):
+                    chosen = best
+                    break
         if chosen < 0:
             continue
         u = ring[chosen]
@@ -290,7 +317,7 @@ def _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirt
 
 @_njit_par
 def _sweep_stripes(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, stale, skipped, bound, max_trials,
-                   bounds, parity):
+                   ranked, bounds, parity):
     """Stripes 2k + parity in parallel: stripe s holds vertices bounds[s] <= c < bounds[s+1], rows
     [s * STRIPE_ROWS, (s+1) * STRIPE_ROWS - 1]; only vertices whose one-ring stays inside are tried."""
     n_stripes = bounds.size - 1
@@ -299,12 +326,12 @@ def _sweep_stripes(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, di
     for k in _prange(n_jobs):
         s = 2 * k + parity
         removed[k] = _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, dirty, stale,
-                                  skipped, bound, max_trials, bounds[s], bounds[s + 1], s * STRIPE_ROWS,
+                                  skipped, bound, max_trials, ranked, bounds[s], bounds[s + 1], s * STRIPE_ROWS,
                                   (s + 1) * STRIPE_ROWS - 1)
     return removed.sum()
 
 
-def _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, bound, max_trials, parallel):
+def _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, bound, max_trials, ranked, parallel):
     """One sweep over the dirty vertices (cleared as tried, set again where a one-ring changed). -> removed."""
     start, fan, maxdeg = _fans(ctri, alive, vid.size)
     stale = np.zeros(vid.size, dtype=np.bool_)
@@ -316,16 +343,16 @@ def _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, bound, max_trials, para
         bounds = np.searchsorted(vid, np.minimum(rows, gh) * gw).astype(np.int64)
         for parity in (0, 1):
             removed += int(_sweep_stripes(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, stale,
-                                          skipped, bound, max_trials, bounds, parity))
+                                          skipped, bound, max_trials, ranked, bounds, parity))
         # one-rings that straddle two stripes: a serial sweep over just those (their changes wait for the next)
         todo = dirty & skipped
         dirty &= ~skipped
         removed += _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, todo, dirty, stale,
-                                skipped, bound, max_trials, 0, vid.size, 0, -1)
+                                skipped, bound, max_trials, ranked, 0, vid.size, 0, -1)
         dirty |= todo  # stale ones left
     else:
         removed += _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, dirty, stale,
-                                skipped, bound, max_trials, 0, vid.size, 0, -1)
+                                skipped, bound, max_trials, ranked, 0, vid.size, 0, -1)
     return removed
 
 
@@ -348,10 +375,10 @@ def collapse_vertices(heights: np.ndarray, triangles: np.ndarray, bound: float, 
     alive = np.ones(ctri.shape[0], dtype=np.bool_)
     dirty = np.ones(vid.size, dtype=np.bool_)
     if effort == "fast":
-        _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, float(bound), 1, parallel)
+        _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, float(bound), 1, False, parallel)
     else:
         for _ in range(64):  # in practice 5-15 sweeps; each retries only vertices whose one-ring changed
-            removed = _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, float(bound), 1 << 30, parallel)
+            removed = _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, float(bound), 1 << 30, True, parallel)
             if removed == 0:
                 break
     return vid[ctri[alive]]
