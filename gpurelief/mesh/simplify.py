@@ -29,6 +29,7 @@ import numpy as np
 from .rtin_kernels import _njit, _njit_par, _prange, plane_through
 
 EFFORTS = ("fast", "full")
+FULL_MIN_GAIN = 0.001  # "full" stops after a sweep that removes fewer than this fraction of the vertices
 # rows per stripe of the parallel sweep: tall enough that most one-rings fit inside one, small enough to
 # give both phases many stripes to share out
 STRIPE_ROWS = 64
@@ -362,7 +363,7 @@ def collapse_vertices(heights: np.ndarray, triangles: np.ndarray, bound: float, 
     -> (M', 3) int64 triangles, M' <= M, still error <= bound at every sample, same border, no cracks.
 
     effort "fast": one sweep, each vertex tries its most promising collapse only; "full": sweeps trying every
-    candidate until no vertex can go (fewer triangles, a few times the time of "fast").
+    candidate until a sweep removes under 0.1% of the vertices (fewer triangles, 1-3x the time of "fast").
     """
     if effort not in EFFORTS:
         raise ValueError(f"effort: expected one of {EFFORTS}, got {effort!r}")
@@ -377,9 +378,10 @@ def collapse_vertices(heights: np.ndarray, triangles: np.ndarray, bound: float, 
     if effort == "fast":
         _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, float(bound), 1, False, parallel)
     else:
-        for _ in range(64):  # in practice 5-15 sweeps; each retries only vertices whose one-ring changed
+        for _ in range(64):  # each sweep retries only vertices whose one-ring changed
             removed = _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, float(bound), 1 << 30, True, parallel)
-            if removed == 0:
+            # the tail is long on step edges (dozens of sweeps removing a handful each): stop below 0.1%
+            if removed <= FULL_MIN_GAIN * vid.size:
                 break
     return vid[ctri[alive]]
 
