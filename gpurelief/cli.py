@@ -256,9 +256,10 @@ def add_compact_options(p: argparse.ArgumentParser) -> None:
                    "(default 0.1%% when --max-triangles is not given either)")
     g.add_argument("--max-triangles", type=_max_triangles, default=None, metavar="N",
                    help="adaptive: at most N triangles (the error bound is raised only as far as needed)")
-    g.add_argument("--quality-pass", action="store_true",
-                   help="adaptive: then merge vertices while the bound still holds (about 0.6-0.8x the triangles, "
-                   "several times slower)")
+    g.add_argument("--quality-pass", nargs="?", const="full", default=None, choices=["off", "fast", "full"],
+                   help="adaptive: then merge vertices while the bound still holds. fast: one sweep (default for "
+                   "--mesh adaptive; about 0.8-1.1x pydelatin's triangles); full (the bare flag): until no vertex "
+                   "can go (about 0.6-0.75x, a few times slower); off: the RTIN mesh as it is")
     g.add_argument("--compress", choices=list(COMPRESS_MODES), default="none",
                    help="geometry encoding: none (float), quantize (KHR_mesh_quantization), meshopt "
                    "(EXT_meshopt_compression, pip extra [compress]), draco (KHR_draco_mesh_compression, extra [draco], slow)")

@@ -80,7 +80,7 @@ class ConvertOptions:
     mesh: str = "grid"                     # grid | adaptive
     max_error: str | float | None = None   # adaptive: model units (--units) or "E%" of the relief height
     max_triangles: int | None = None       # adaptive: upper limit on triangles
-    quality_pass: bool = False             # adaptive: greedy vertex merging within the bound (slower, fewer triangles)
+    quality_pass: bool | str | None = None  # adaptive: off | fast | full vertex merging within the bound (None: fast)
     compress: str = "none"                 # none | quantize | meshopt | draco
     preset: str | None = None              # web | ar | print | archive (fills options left at defaults)
     # printable solid (print formats .stl .3mf .obj .ply; millimetres; None = default of print_dimensions)
@@ -120,19 +120,21 @@ class ConvertOptions:
 
 
     def validate_compact(self) -> None:
-        from .mesh.adaptive import parse_max_error
+        from .mesh.adaptive import parse_max_error, quality_effort
         from .writers.compressed import COMPRESS_MODES
 
         if self.mesh not in ("grid", "adaptive"):
             raise OptionError(f"--mesh: expected grid or adaptive, got {self.mesh!r}")
         if self.compress not in COMPRESS_MODES:
             raise OptionError(f"--compress: expected one of {', '.join(COMPRESS_MODES)}, got {self.compress!r}")
-        if self.mesh == "grid" and (self.max_error is not None or self.max_triangles is not None or self.quality_pass):
+        if self.mesh == "grid" and (self.max_error is not None or self.max_triangles is not None
+                                    or self.quality_pass not in (None, False, "off")):
             raise OptionError(
                 "--max-error / --max-triangles / --quality-pass need --mesh adaptive (the grid keeps every sample)"
             )
         if self.max_error is not None:
             parse_max_error(self.max_error)
+        quality_effort(self.quality_pass)
         if self.max_triangles is not None and self.max_triangles < 2:
             raise OptionError(f"--max-triangles: expected at least 2, got {self.max_triangles}")
 
@@ -277,7 +279,7 @@ def adaptive_from_options(
     --max-triangles. width is in `units` (metres for glTF, millimetres for print solids); so is the mesh.
     On a GPU backend a --max-error-only mesh is built on the device (mesh/rtin_gpu.py).
     """
-    from .mesh.adaptive import adaptive_mesh, parse_max_error
+    from .mesh.adaptive import DEFAULT_QUALITY_PASS, adaptive_mesh, parse_max_error
 
     max_error_model = max_error_frac = None
     if opts.max_error is not None:
@@ -291,14 +293,15 @@ def adaptive_from_options(
     return adaptive_mesh(
         hf, width=width, relief_frac=opts.relief if relief_frac is None else relief_frac, units=units,
         max_error=max_error_model, max_error_frac=max_error_frac, max_triangles=opts.max_triangles,
-        quality_pass=opts.quality_pass,
+        quality_pass=DEFAULT_QUALITY_PASS if opts.quality_pass is None else opts.quality_pass,
         device=device_mesher(backend, opts),
     )
 
 
 def gpu_adaptive(opts: ConvertOptions) -> bool:
-    """Whether --mesh adaptive runs on the GPU: --max-error alone (no --max-triangles, --quality-pass)."""
-    return opts.mesh == "adaptive" and opts.max_triangles is None and not opts.quality_pass
+    """Whether --mesh adaptive runs RTIN on the GPU: with --max-error (not --max-triangles). A quality pass
+    then runs on the CPU on the device's triangles."""
+    return opts.mesh == "adaptive" and opts.max_triangles is None
 
 
 def device_mesher(backend: Backend | None, opts: ConvertOptions):
@@ -529,9 +532,8 @@ def convert(
         image = input if isinstance(input, Image) else load_image(input, frame=opts.frame, max_pixels=opts.max_pixels)
     notes: list[str] = []
     if backend.is_gpu and (printing or (opts.mesh == "adaptive" and not gpu_adaptive(opts)) or opts.compress != "none"):
-        # the solid builder, the compressed writers, --max-triangles and --quality-pass have no device path yet
-        backend = cpu_backend("--mesh adaptive with --max-triangles or --quality-pass, --compress and print "
-                              "formats run on the CPU")
+        # the solid builder, the compressed writers and --max-triangles have no device path yet
+        backend = cpu_backend("--mesh adaptive with --max-triangles, --compress and print formats run on the CPU")
 
     def mesh_texture_write(backend: Backend):
         with backend.activate():

@@ -12,10 +12,11 @@ from .errors import OptionError
 PRESETS: dict[str, dict] = {
     # browsers / three.js / model-viewer: error-bounded mesh, meshopt streams, texture <= 4096
     "web": {"max_size": 2048, "mesh": "adaptive", "max_error": "0.1%", "compress": "meshopt", "texture_max": 4096},
-    # Scene Viewer / Quick Look class devices: <= 100k triangles (+ quality pass), texture <= 2048^2 JPEG, one UV set,
+    # Scene Viewer / Quick Look class devices: <= 100k triangles (+ the full quality pass: fewest triangles, and a
+    # 1024 px grid keeps it under a second or two), texture <= 2048^2 JPEG, one UV set,
     # plain float streams (no extension a phone viewer might lack)
     "ar": {
-        "max_size": 1024, "mesh": "adaptive", "max_error": "0.2%", "max_triangles": 100_000, "quality_pass": True,
+        "max_size": 1024, "mesh": "adaptive", "max_error": "0.2%", "max_triangles": 100_000, "quality_pass": "full",
         "compress": "none",
         "texture_max": 2048, "texture_format": "jpeg",
     },

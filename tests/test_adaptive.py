@@ -184,13 +184,14 @@ def test_cli_max_error_in_units_equals_the_same_percentage(photo_jpeg, tmp_path)
 @pytest.mark.parametrize("kind", MAPS)
 @pytest.mark.parametrize("size", [(97, 131), (130, 65)])
 @pytest.mark.parametrize("pct", [0.5, 0.1])
-def test_quality_pass_keeps_the_bound_and_the_cover_with_fewer_triangles(kind, size, pct):
+@pytest.mark.parametrize("effort", ["fast", "full"])
+def test_quality_pass_keeps_the_bound_and_the_cover_with_fewer_triangles(kind, size, pct, effort):
     from gpurelief.mesh.simplify import collapse_vertices
 
     gh, gw = size
     heights = MAPS[kind](gh, gw, seed=9)
     rtin, _ = rtin_triangles(heights, max_error=pct / 100)
-    triangles = collapse_vertices(heights, rtin, pct / 100)
+    triangles = collapse_vertices(heights, rtin, pct / 100, effort=effort)
     assert len(triangles) < 0.9 * len(rtin)
     rows, cols = np.divmod(np.arange(heights.size), gw)
     m = vertical_error(heights, cols, rows, heights.reshape(-1), triangles)
@@ -209,8 +210,26 @@ def test_quality_pass_keeps_the_bound_and_the_cover_with_fewer_triangles(kind, s
 def test_cli_quality_pass_writes_fewer_triangles(photo_jpeg, tmp_path, gltf_validator):
     from gpurelief.pipeline import convert
 
-    a = convert(photo_jpeg, tmp_path / "a.glb", mesh="adaptive", max_error="0.5%")
+    a = convert(photo_jpeg, tmp_path / "a.glb", mesh="adaptive", max_error="0.5%", quality_pass="off")
     b = convert(photo_jpeg, tmp_path / "b.glb", mesh="adaptive", max_error="0.5%", quality_pass=True)
     assert b.triangle_count < a.triangle_count
     assert b.max_error <= 0.005 * 0.1 * (1 + 1e-5)  # 0.5% of a relief of 0.1 m
     gltf_validator(tmp_path / "b.glb")
+
+
+def test_cli_quality_pass_levels_default_to_fast_and_the_bare_flag_is_full(tmp_path, capsys):
+    from PIL import Image
+
+    src = tmp_path / "p.png"
+    Image.fromarray((step_edges(120, 160, seed=2) * 255).astype(np.uint8)).save(src)
+    counts = {}
+    for name, extra in {"default": [], "off": ["--quality-pass", "off"], "fast": ["--quality-pass", "fast"],
+                        "bare": ["--quality-pass"], "full": ["--quality-pass", "full"]}.items():
+        out = tmp_path / f"{name}.glb"
+        assert main(["convert", str(src), "-o", str(out), "--mesh", "adaptive", "--max-error", "0.5%", *extra]) == 0
+        counts[name] = _glb_json(out)["accessors"][-1]["count"] // 3
+    assert counts["default"] == counts["fast"] and counts["bare"] == counts["full"]
+    assert counts["full"] <= counts["fast"] < 0.9 * counts["off"]
+    assert main(["convert", str(src), "-o", str(tmp_path / "g.glb"), "--quality-pass", "fast"]) == ExitStatus.OPTION
+    assert "--quality-pass need --mesh adaptive" in capsys.readouterr().err
+    assert main(["convert", str(src), "-o", str(tmp_path / "g.glb"), "--quality-pass", "off"]) == 0

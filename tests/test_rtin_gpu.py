@@ -115,19 +115,22 @@ def test_cupy_launcher_needs_a_device_or_says_so():
 
 @pytest.mark.parametrize("shape", [(65, 65), (70, 101)])
 @pytest.mark.parametrize("bound", [0.0, 0.004])
-def test_the_device_mesh_path_builds_the_same_mesh_as_the_cpu(shim_launch, shape, bound):
+@pytest.mark.parametrize("quality", [False, "fast", "full"])
+def test_the_device_mesh_path_builds_the_same_mesh_as_the_cpu(shim_launch, shape, bound, quality):
     """adaptive_mesh(device=...) as `--device cuda --mesh adaptive` runs it (padding, errors, triangles, vertex
-    compaction, attributes), with numpy + the host-shim launcher standing in for CuPy + CUDA."""
+    compaction, attributes; with a quality pass, the device's triangles go through it on the host), with
+    numpy + the host-shim launcher standing in for CuPy + CUDA."""
     from gpurelief.backend import numpy_ops
     from gpurelief.mesh.adaptive import adaptive_mesh
     from gpurelief.types import Heightfield
 
     heights = step_edges(*shape, seed=7)
     hf = Heightfield(heights=heights, image_size=(shape[0], shape[1]))
-    kw = dict(width=0.3, relief_frac=0.1, max_error_frac=bound)
+    kw = dict(width=0.3, relief_frac=0.1, max_error_frac=bound, quality_pass=quality)
     cpu = adaptive_mesh(hf, **kw)
     dev = adaptive_mesh(hf, device=rtin_gpu.DeviceMesher(np, shim_launch, numpy_ops), **kw)
-    assert dev.extras["max_error"] is None and dev.extras["threshold"] == cpu.extras["threshold"]
+    assert dev.extras["threshold"] == cpu.extras["threshold"]
+    assert dev.extras["max_error"] == (cpu.extras["max_error"] if quality else None)
     # the same vertices (ids ascending on both paths) with bit-identical attributes
     for name in ("positions", "normals", "uvs"):
         assert np.array_equal(getattr(dev, name), getattr(cpu, name)), name
@@ -143,6 +146,6 @@ def test_gpu_adaptive_covers_max_error_only():
 
     assert gpu_adaptive(ConvertOptions(mesh="adaptive", max_error="0.1%"))
     assert not gpu_adaptive(ConvertOptions(mesh="adaptive", max_triangles=1000))
-    assert not gpu_adaptive(ConvertOptions(mesh="adaptive", quality_pass=True))
+    assert gpu_adaptive(ConvertOptions(mesh="adaptive", quality_pass="full"))  # RTIN on the GPU, the pass on the CPU
     assert not gpu_adaptive(ConvertOptions(mesh="grid"))
     assert device_mesher(cpu_backend(), ConvertOptions(mesh="adaptive")) is None

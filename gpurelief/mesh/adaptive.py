@@ -29,6 +29,11 @@ def _array_module(a):
     return cupy.get_array_module(a)
 
 
+def _host(a):
+    """A host (numpy) copy of a device array; numpy arrays as they are."""
+    return a if isinstance(a, np.ndarray) else a.get()
+
+
 def parse_max_error(text: str | float) -> tuple[float, bool]:
     """'0.5%' -> (0.5, True) (percent of the relief height); '0.002' -> (0.002, False) (model units)."""
     s = str(text).strip()
@@ -40,6 +45,24 @@ def parse_max_error(text: str | float) -> tuple[float, bool]:
     if not (value >= 0 and np.isfinite(value)):
         raise OptionError(f"--max-error: expected a value >= 0, got {text!r}")
     return value, pct
+
+
+QUALITY_PASSES = ("off", "fast", "full")
+# what --mesh adaptive runs when --quality-pass is not given: one sweep costs about RTIN's own time again and
+# brings RTIN's 1.0-2.1x pydelatin's triangle count to 0.8-1.1x (bench/test_meshing_peers.py)
+DEFAULT_QUALITY_PASS = "fast"
+
+
+def quality_effort(quality_pass: bool | str | None) -> str | None:
+    """--quality-pass value -> simplify.collapse_vertices effort ("fast" / "full"), or None for no pass.
+    True (the bare flag through the Python API) means "full", False / None / "off" no pass."""
+    if quality_pass is None or quality_pass is False or quality_pass == "off":
+        return None
+    if quality_pass is True:
+        return "full"
+    if quality_pass in QUALITY_PASSES:
+        return str(quality_pass)
+    raise OptionError(f"--quality-pass: expected one of {', '.join(QUALITY_PASSES)}, got {quality_pass!r}")
 
 
 def _padded(heights: np.ndarray) -> np.ndarray:
@@ -109,7 +132,7 @@ def adaptive_mesh(
     max_error: float | None = None,
     max_error_frac: float | None = None,
     max_triangles: int | None = None,
-    quality_pass: bool = False,
+    quality_pass: bool | str | None = False,
     device=None,
 ) -> Mesh:
     """Heightfield (GH, GW) -> Mesh whose vertical error is <= the bound at every grid sample.
@@ -117,12 +140,13 @@ def adaptive_mesh(
     max_error: bound in model units (the units of `width`); max_error_frac: bound as a fraction of the
     relief height (0.001 = 0.1%); the smaller wins when both are given. max_triangles: upper limit on the
     triangle count. With no bound and no limit the mesh is exact (error 0: only coplanar samples merge).
-    quality_pass: then merge vertices greedily while the bound still holds (mesh/simplify.py): fewer
-    triangles (0.6-0.8x on the benchmark maps), several times the meshing time.
+    quality_pass: then merge vertices greedily while the bound still holds (mesh/simplify.py): "fast"
+    (one sweep) or "full" (True; until no vertex can go); False / None / "off": RTIN's mesh as it is.
     mesh.extras gets max_error (the measured max error over every sample, model units) and threshold.
-    device: a rtin_gpu.DeviceMesher to run a --max-error-only mesh on the GPU (heights a device array): the
-    same triangles, built and kept on the device; extras max_error is then None (not measured: the bound holds
-    by construction, as the twin tests check). Other modes run on the CPU.
+    device: a rtin_gpu.DeviceMesher: RTIN for a --max-error mesh runs on the GPU (heights a device array), with
+    the same triangles as numba. Without a quality pass the mesh stays on the device and extras max_error is
+    None (not measured: the bound holds by construction, as the twin tests check); a quality pass brings the
+    triangles back to the host and runs there, so the mesh equals the CPU's. --max-triangles runs on the CPU.
     """
     if hf.valid is not None and not bool(np.all(hf.valid)):
         raise OptionError("--cut-transparent works with --mesh grid only; drop it or use --mesh grid")
@@ -138,21 +162,24 @@ def adaptive_mesh(
     if max_error_frac is not None:
         bounds.append(max_error_frac)
     bound = min(bounds) if bounds else None
-    on_device = (device is not None and max_triangles is None and not quality_pass
-                 and np.isfinite(bound if bound is not None else 0.0))
+    effort = quality_effort(quality_pass)
+    on_device = device is not None and max_triangles is None and np.isfinite(bound if bound is not None else 0.0)
     if on_device:
-        xp, array_ops = device.xp, device.ops
         threshold = float(bound if bound is not None else 0.0)
-        triangles = rtin_gpu.rtin_triangles_gpu(heights, max_error=threshold, xp=xp, launch=device.launch)
+        triangles = rtin_gpu.rtin_triangles_gpu(heights, max_error=threshold, xp=device.xp, launch=device.launch)
+        if effort is not None:  # the quality pass runs on the CPU: go on there with the device's triangles
+            triangles, heights, on_device = _host(triangles), _host(heights), False
     else:
-        xp, array_ops = np, ops
-        if not isinstance(heights, np.ndarray):  # a device heightfield in a mode the GPU mesher does not cover
-            heights = heights.get()
+        heights = _host(heights)  # a device heightfield in a mode the GPU mesher does not cover
         triangles, threshold = rtin_triangles(heights, max_error=bound, max_triangles=max_triangles)
-    if quality_pass:
+    xp, array_ops = (device.xp, device.ops) if on_device else (np, ops)
+    if effort is not None:
         from .simplify import collapse_vertices
 
-        triangles = collapse_vertices(heights, triangles, threshold)
+        if effort == "full":  # its result depends on the triangle order (fast's does not): one canonical order,
+            # so the GPU's RTIN triangles (emitted in another order) give the CPU's mesh
+            triangles = triangles[np.lexsort(triangles.T[::-1])]
+        triangles = collapse_vertices(heights, triangles, threshold, effort=effort)
 
     gh, gw = grid_size
     used = xp.zeros(gh * gw, dtype=bool)
@@ -168,7 +195,7 @@ def adaptive_mesh(
     if on_device:
         extras = {"max_error": None, "threshold": threshold * relief}
         return Mesh(positions=positions, normals=normals, uvs=uvs, indices=indices, units=units, extras=extras)
-    if quality_pass:
+    if effort is not None:
         from .simplify import mesh_max_error
 
         measured = mesh_max_error(heights, triangles)

@@ -1,0 +1,136 @@
+"""mesh/simplify.py: the quality pass (fast and full) keeps the exact bound, the cover and the border; its
+span rasteriser measures exactly the samples of a closed triangle."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba", reason="the quality pass is compiled with numba (pip extra [fast])")
+
+from gpurelief.errors import OptionError
+from gpurelief.mesh.adaptive import adaptive_mesh, quality_effort, rtin_triangles
+from gpurelief.mesh.metrics import vertical_error
+from gpurelief.mesh.simplify import _clip, _fan_triangle_error, collapse_vertices, mesh_max_error
+from gpurelief.types import Heightfield
+
+from heightmaps import fractal, step_edges
+
+MAPS = {"fractal": fractal, "steps": step_edges}
+
+
+def assert_valid_cover(heights, triangles, bound):
+    """Max error over every pixel <= bound, every triangle positive, areas sum to the grid (no overlap, no gap),
+    every edge shared by at most two triangles and the open edges all on the grid border."""
+    gh, gw = heights.shape
+    rows, cols = np.divmod(np.arange(heights.size), gw)
+    m = vertical_error(heights, cols, rows, heights.reshape(-1), triangles)
+    assert m["uncovered"] == 0
+    assert m["max"] <= bound * (1 + 1e-12)
+    r, c = np.divmod(triangles, gw)
+    area2 = (c[:, 1] - c[:, 0]) * (r[:, 0] - r[:, 2]) - (r[:, 0] - r[:, 1]) * (c[:, 2] - c[:, 0])
+    assert (area2 > 0).all() and area2.sum() == 2 * (gh - 1) * (gw - 1)
+    e = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
+    e.sort(axis=1)
+    uniq, counts = np.unique(e, axis=0, return_counts=True)
+    assert counts.max() <= 2
+    br, bc = np.divmod(uniq[counts == 1], gw)
+    on_border = ((br[:, 0] == br[:, 1]) & np.isin(br[:, 0], [0, gh - 1])) | \
+        ((bc[:, 0] == bc[:, 1]) & np.isin(bc[:, 0], [0, gw - 1]))
+    assert on_border.all()
+
+
+def test_clip_gives_the_exact_integer_span_of_a_half_plane():
+    """The float floor in _clip must equal integer floor division, including quotients that are integers."""
+    rng = np.random.default_rng(3)
+    for _ in range(20000):
+        a = int(rng.integers(-9000, 9000))
+        x0 = int(rng.integers(-9000, 9000))
+        b = -a * x0 + int(rng.integers(-2, 3)) if rng.random() < 0.5 else int(rng.integers(-10**8, 10**8))
+        lo, hi = -10**9, 10**9
+        if a > 0:
+            want = (lo, min(hi, (-b) // a))
+        elif a < 0:
+            want = (max(lo, -((-b) // -a)), hi)  # ceil(b / -a)
+        else:
+            want = (lo, lo - 1) if b > 0 else (lo, hi)
+        assert _clip(lo, hi, a, b, 1.0 / a if a else 0.0) == want, (a, b)
+
+
+def test_span_rasteriser_measures_every_sample_of_the_closed_triangle():
+    """Against a brute-force scan of the bounding box with integer edge functions (slivers included)."""
+    rng = np.random.default_rng(5)
+    heights = rng.random((70, 90)).astype(np.float32)
+    checked = 0
+    while checked < 400:
+        p = rng.integers(0, [90, 70], size=(3, 2))
+        if rng.random() < 0.3:  # a thin sliver
+            p[2] = p[0] + (p[1] - p[0]) * rng.integers(1, 4) // 4 + rng.integers(-1, 2, size=2)
+            p[2] = np.clip(p[2], 0, [89, 69])
+        (ax, ay), (bx, by), (cx, cy) = p.tolist()
+        cross = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+        if cross == 0:
+            continue
+        if cross > 0:  # make it counter-clockwise seen from +Z (clockwise in (col, row))
+            (bx, by), (cx, cy) = (cx, cy), (bx, by)
+        ys, xs = np.mgrid[0:70, 0:90]
+        e0 = (bx - ax) * (ys - ay) - (by - ay) * (xs - ax)
+        e1 = (cx - bx) * (ys - by) - (cy - by) * (xs - bx)
+        e2 = (ax - cx) * (ys - cy) - (ay - cy) * (xs - cx)
+        inside = (e0 <= 0) & (e1 <= 0) & (e2 <= 0)
+        za, zb, zc = (float(heights[y, x]) for x, y in ((ax, ay), (bx, by), (cx, cy)))
+        det = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+        gx = ((zb - za) * (cy - ay) - (zc - za) * (by - ay)) / det
+        gy = ((zc - za) * (bx - ax) - (zb - za) * (cx - ax)) / det
+        want = np.abs(heights[inside] - (za + gx * (xs[inside] - ax) + gy * (ys[inside] - ay))).max()
+        got = _fan_triangle_error(heights, ax, ay, bx, by, cx, cy, np.inf)
+        assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+        checked += 1
+
+
+@pytest.mark.parametrize("kind", MAPS)
+@pytest.mark.parametrize("pct", [0.5, 0.05])
+def test_fast_and_full_passes_keep_the_bound_and_full_removes_at_least_as_much(kind, pct):
+    heights = MAPS[kind](150, 190, seed=4)
+    bound = pct / 100
+    rtin, _ = rtin_triangles(heights, max_error=bound)
+    fast = collapse_vertices(heights, rtin, bound, effort="fast")
+    full = collapse_vertices(heights, rtin, bound, effort="full")
+    assert_valid_cover(heights, fast, bound)
+    assert_valid_cover(heights, full, bound)
+    assert len(full) <= len(fast) < (0.9 if pct >= 0.5 else 0.97) * len(rtin)  # 0.05%: RTIN is near the full grid
+    assert mesh_max_error(heights, fast) <= bound and mesh_max_error(heights, full) <= bound
+
+
+@pytest.mark.parametrize("effort", ["fast", "full"])
+def test_parallel_stripes_give_a_valid_mesh_like_the_serial_sweep(effort):
+    """Taller than 4 stripes, so the parallel path (two phases of stripes + a serial tail) runs."""
+    heights = step_edges(300, 170, seed=6)
+    bound = 0.002
+    rtin, _ = rtin_triangles(heights, max_error=bound)
+    par = collapse_vertices(heights, rtin, bound, effort=effort, parallel=True)
+    ser = collapse_vertices(heights, rtin, bound, effort=effort, parallel=False)
+    assert_valid_cover(heights, par, bound)
+    assert_valid_cover(heights, ser, bound)
+    assert abs(len(par) - len(ser)) <= 0.05 * len(ser)  # another order of the same greedy sweep
+
+
+def test_quality_pass_with_a_zero_bound_merges_only_coplanar_samples():
+    y, x = np.mgrid[0:40, 0:50].astype(np.float32)
+    heights = np.where(x < 25, 0.01 * x + 0.02 * y, 0.5).astype(np.float32)  # a plane and a flat step
+    rtin, _ = rtin_triangles(heights, max_error=0.0)
+    out = collapse_vertices(heights, rtin, 0.0, effort="full")
+    assert mesh_max_error(heights, out) <= 1e-6  # float32 heights on a float64 plane
+    assert_valid_cover(heights, out, 1e-6)
+    assert len(out) < len(rtin)
+
+
+def test_adaptive_mesh_quality_pass_levels_and_bad_values():
+    heights = fractal(90, 120, seed=8)
+    hf = Heightfield(heights, image_size=heights.shape)
+    counts = {q: adaptive_mesh(hf, max_error_frac=0.002, quality_pass=q).triangle_count
+              for q in ("off", "fast", "full")}
+    assert counts["full"] <= counts["fast"] < counts["off"]
+    assert adaptive_mesh(hf, max_error_frac=0.002, quality_pass=True).triangle_count == counts["full"]
+    assert quality_effort(None) is None and quality_effort(False) is None
+    with pytest.raises(OptionError, match="--quality-pass: expected one of off, fast, full, got 'best'"):
+        adaptive_mesh(hf, max_error_frac=0.002, quality_pass="best")
