@@ -35,8 +35,8 @@ static rtin_dim3 blockIdx, threadIdx, blockDim;
 #include "KERNEL"
 #define LOOP(call) blockDim.x = 1; threadIdx.x = 0; for (long long i = 0; i < n; ++i) { blockIdx.x = (unsigned int)i; call; }
 extern "C" {
-void launch_rtin_edge_level(long long n, const float* h, double* e, int s, int size, int rc, int rr, double lim) { LOOP(rtin_edge_level(h, e, s, size, rc, rr, lim)) }
-void launch_rtin_square_level(long long n, const float* h, double* e, int s, int size, int rc, int rr, double lim) { LOOP(rtin_square_level(h, e, s, size, rc, rr, lim)) }
+void launch_rtin_edge_level(long long n, const float* h, double* e, int s, int size, int rc, int rr, double lim, double tol) { LOOP(rtin_edge_level(h, e, s, size, rc, rr, lim, tol)) }
+void launch_rtin_square_level(long long n, const float* h, double* e, int s, int size, int rc, int rr, double lim, double tol) { LOOP(rtin_square_level(h, e, s, size, rc, rr, lim, tol)) }
 void launch_rtin_classify(long long n, const double* e, int size, const int* t, long long m, int rc, int rr, double th, int* st) { LOOP(rtin_classify(e, size, t, m, rc, rr, th, st)) }
 void launch_rtin_emit(long long n, const int* t, const int* st, const long long* sr, const long long* lr, long long m, int gc, int* nx, long long* o) { LOOP(rtin_emit(t, st, sr, lr, m, gc, nx, o)) }
 }
