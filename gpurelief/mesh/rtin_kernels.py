@@ -12,6 +12,9 @@ are independent, so each level is one parallel loop (the shape a GPU kernel want
 
 errors[y, x] = max(exact error of the diamond's triangles, errors of their children's hypotenuse midpoints):
 monotone up the hierarchy, so "split where errors > E" is crack-free (a vertex forces its parents).
+With a finite limit E most triangles are not measured: a triangle's error lies within [d, max(children) + d]
+(d = its hypotenuse midpoint's distance to the hypotenuse), and it is rasterised only when that interval
+straddles E; the stored value is then an upper bound, and "errors > E" is exactly the measured pyramid's.
 """
 from __future__ import annotations
 
