@@ -48,8 +48,8 @@ __device__ double rtin_triangle_error(const float* h, int stride, int ax, int ay
 
 // errors[] of the diamond with hypotenuse (a, b) and apexes c1, c2 (an apex off the square: a one-triangle
 // diamond); leaf_children: the triangles' children are the finest ones (error 0). With a finite limit a triangle
-// inside the grid is first bounded from its children, d <= err <= max(children) + d (d = |h(m) - (h(a)+h(b))/2|,
-// widened by tol), and measured only when that does not decide "err > limit".
+// inside the grid is first bounded from its children and grandchildren, d <= err <= max(children) + d
+// (d = |h(m) - (h(a)+h(b))/2|, widened by tol), and measured only when that does not decide "err > limit".
 __device__ double rtin_vertex_error(const float* h, const double* errors, int stride, int x, int y, int ax, int ay,
                                     int bx, int by, int c1x, int c1y, int c2x, int c2y, int size, int real_cols,
                                     int real_rows, double limit, double tol, bool leaf_children) {
@@ -71,8 +71,21 @@ __device__ double rtin_vertex_error(const float* h, const double* errors, int st
         }
         if (limit < RTIN_INF) {
             if (d > limit + tol) return fmax(err, d);
-            double hi = ((side == 0 ? k1 : k2) + d) + tol;
-            if (hi <= limit) { err = fmax(err, hi); continue; }
+            double hi = (side == 0 ? k1 : k2) + d;
+            if (!leaf_children) {  // one level deeper: grandchildren's errors + max(d, the child's d)
+                double za = (double)h[(long long)ay * stride + ax], zb = (double)h[(long long)by * stride + bx];
+                double zc = (double)h[(long long)cy * stride + cx];
+                double dc1 = fabs((double)h[(long long)((ay + cy) / 2) * stride + (ax + cx) / 2] - 0.5 * (za + zc));
+                double dc2 = fabs((double)h[(long long)((by + cy) / 2) * stride + (bx + cx) / 2] - 0.5 * (zb + zc));
+                double ga = 0.0, gb = 0.0, gc = 0.0;
+                if ((ax + x) % 2 == 0 && (ay + y) % 2 == 0) {
+                    ga = errors[(long long)((ay + y) / 2) * stride + (ax + x) / 2];
+                    gb = errors[(long long)((by + y) / 2) * stride + (bx + x) / 2];
+                    gc = errors[(long long)((cy + y) / 2) * stride + (cx + x) / 2];
+                }
+                hi = fmin(hi, fmax(fmax(ga, gc) + fmax(d, dc1), fmax(gc, gb) + fmax(d, dc2)));
+            }
+            if (hi + tol <= limit) { err = fmax(err, hi + tol); continue; }
         }
         err = fmax(err, rtin_triangle_error(h, stride, ax, ay, bx, by, cx, cy, real_cols, real_rows, limit));
         if (err > limit) return err;

@@ -131,8 +131,9 @@ def _vertex_error(heights, errors, x, y, ax, ay, bx, by, c1x, c1y, c2x, c2y, siz
     With a finite limit each triangle inside the grid is first bounded from its children without rasterising it:
     the plane of a child and the parent's plane differ by a linear function that is 0 at the child's other two
     vertices and d = |h(m) - (h(a) + h(b)) / 2| at the shared midpoint m, so
-        d <= err(T) <= max(err(C1), err(C2)) + d.
-    Only when d <= limit < max(children) + d (each side widened by `tol` for rounding) is the triangle measured.
+        d <= err(T) <= max(err(C1), err(C2)) + d
+    (and the tighter of that and the same bound one level deeper, below). Only when the interval straddles
+    the limit (each end widened by `tol` for rounding) is the triangle measured.
     """
     d = abs(np.float64(heights[y, x]) - 0.5 * (np.float64(heights[ay, ax]) + np.float64(heights[by, bx])))
     k1 = 0.0
@@ -156,9 +157,21 @@ def _vertex_error(heights, errors, x, y, ax, ay, bx, by, c1x, c1y, c2x, c2y, siz
         if limit < INF:
             if d > limit + tol:
                 return max(err, d)
-            hi = (k1 if side == 0 else k2) + d + tol
-            if hi <= limit:
-                err = max(err, hi)
+            hi = (k1 if side == 0 else k2) + d
+            if not leaf_children:
+                # one level deeper: over a grandchild G the two planes differ by a linear function whose values at
+                # G's vertices are 0, d and the child's own d, so err(T) <= max_G (errors at G's midpoint) +
+                # max(d, d_child); G's midpoints halve a-m, c-m, b-m (0 where the grandchildren are the finest)
+                dc1 = abs(np.float64(heights[(ay + cy) // 2, (ax + cx) // 2]) - 0.5 * (np.float64(heights[ay, ax]) + np.float64(heights[cy, cx])))
+                dc2 = abs(np.float64(heights[(by + cy) // 2, (bx + cx) // 2]) - 0.5 * (np.float64(heights[by, bx]) + np.float64(heights[cy, cx])))
+                ga = gb = gc = 0.0
+                if (ax + x) % 2 == 0 and (ay + y) % 2 == 0:
+                    ga = errors[(ay + y) // 2, (ax + x) // 2]
+                    gb = errors[(by + y) // 2, (bx + x) // 2]
+                    gc = errors[(cy + y) // 2, (cx + x) // 2]
+                hi = min(hi, max(max(ga, gc) + max(d, dc1), max(gc, gb) + max(d, dc2)))
+            if hi + tol <= limit:
+                err = max(err, hi + tol)
                 continue
         err = max(err, triangle_error(heights, ax, ay, bx, by, cx, cy, real_cols, real_rows, limit))
         if err > limit:
