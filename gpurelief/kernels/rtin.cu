@@ -62,6 +62,12 @@ __device__ double rtin_vertex_error(const float* h, const double* errors, int st
         k2 = fmax(errors[(long long)((ay + c2y) / 2) * stride + (ax + c2x) / 2], errors[(long long)((by + c2y) / 2) * stride + (bx + c2x) / 2]);
     double err = fmax(k1, k2);
     if (err > limit) return err;
+    if (limit < RTIN_INF && min(min(min(ax, ay), min(bx, by)), min(min(c1x, c1y), min(c2x, c2y))) >= 0 &&
+        max(max(ax, bx), max(c1x, c2x)) <= real_cols && max(max(ay, by), max(c1y, c2y)) <= real_rows) {
+        // the whole diamond inside the grid: both triangles decided at once when that is enough (same values)
+        if (d > limit + tol) return fmax(err, d);
+        if ((err + d) + tol <= limit) return (err + d) + tol;
+    }
     for (int side = 0; side < 2; ++side) {
         int cx = side == 0 ? c1x : c2x, cy = side == 0 ? c1y : c2y;
         if (cx < 0 || cy < 0 || cx > size || cy > size) continue;
@@ -72,7 +78,7 @@ __device__ double rtin_vertex_error(const float* h, const double* errors, int st
         if (limit < RTIN_INF) {
             if (d > limit + tol) return fmax(err, d);
             double hi = (side == 0 ? k1 : k2) + d;
-            if (!leaf_children) {  // one level deeper: grandchildren's errors + max(d, the child's d)
+            if (hi + tol > limit && !leaf_children) {  // one level deeper: grandchildren's errors + max(d, the child's d)
                 double za = (double)h[(long long)ay * stride + ax], zb = (double)h[(long long)by * stride + bx];
                 double zc = (double)h[(long long)cy * stride + cx];
                 double dc1 = fabs((double)h[(long long)((ay + cy) / 2) * stride + (ax + cx) / 2] - 0.5 * (za + zc));

@@ -145,6 +145,14 @@ def _vertex_error(heights, errors, x, y, ax, ay, bx, by, c1x, c1y, c2x, c2y, siz
     err = max(k1, k2)
     if err > limit:
         return err
+    if (limit < INF and min(ax, ay, bx, by, c1x, c1y, c2x, c2y) >= 0 and max(ax, bx, c1x, c2x) <= real_cols
+            and max(ay, by, c1y, c2y) <= real_rows):
+        # the whole diamond inside the grid (the common case): both triangles decided at once when that is enough;
+        # the same values as the loop below
+        if d > limit + tol:
+            return max(err, d)
+        if err + d + tol <= limit:
+            return err + d + tol
     for side in range(2):
         cx = c1x if side == 0 else c2x
         cy = c1y if side == 0 else c2y
@@ -158,7 +166,7 @@ def _vertex_error(heights, errors, x, y, ax, ay, bx, by, c1x, c1y, c2x, c2y, siz
             if d > limit + tol:
                 return max(err, d)
             hi = (k1 if side == 0 else k2) + d
-            if not leaf_children:
+            if hi + tol > limit and not leaf_children:
                 # one level deeper: over a grandchild G the two planes differ by a linear function whose values at
                 # G's vertices are 0, d and the child's own d, so err(T) <= max_G (errors at G's midpoint) +
                 # max(d, d_child); G's midpoints halve a-m, c-m, b-m (0 where the grandchildren are the finest)
