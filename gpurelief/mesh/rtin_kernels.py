@@ -264,7 +264,8 @@ def build_errors(heights: np.ndarray, real_rows: int, real_cols: int, limit: flo
     real_rows / real_cols: last real row / column; samples beyond them are padding and never measured.
     limit: errors above it are only known to exceed it, errors at or below it are upper bounds of the exact
     value (either exact or bounded from the children, see _vertex_error): "errors > limit" is exactly the
-    exact pyramid's. limit = inf: exact everywhere (--max-triangles bisects on the values).
+    exact pyramid's, so emit/count at threshold == limit only. limit = inf: exact everywhere (--max-triangles
+    bisects on the values).
     """
     size = heights.shape[0] - 1
     errors = np.zeros(heights.shape, dtype=np.float64)
