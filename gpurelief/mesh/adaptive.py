@@ -68,6 +68,8 @@ def quality_effort(quality_pass: bool | str | None) -> str | None:
 def _padded(heights: np.ndarray) -> np.ndarray:
     gh, gw = heights.shape
     side = rk.padded_side(gh, gw)
+    if gh == gw == side + 1:  # already (2^k+1)^2: read in place
+        return np.ascontiguousarray(heights, dtype=np.float32)
     # padding samples are never measured (see rtin_kernels.triangle_error); 'edge' keeps them finite
     return np.pad(np.asarray(heights, dtype=np.float32), ((0, side + 1 - gh), (0, side + 1 - gw)), mode="edge")
 

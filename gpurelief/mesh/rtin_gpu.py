@@ -41,16 +41,19 @@ class CupyLauncher:
 def build_errors(xp, launch, heights, real_rows: int, real_cols: int, limit: float):
     """Padded (S+1, S+1) float32 heights (xp array) -> (S+1, S+1) float64 vertex errors. Twin of
     rtin_kernels.build_errors."""
+    from .rtin_kernels import bound_slack
+
     size = heights.shape[0] - 1
     errors = xp.zeros(heights.shape, dtype=xp.float64)
+    tol = bound_slack(max(abs(float(heights.max())), abs(float(heights.min()))))
     s = 1
     i32, f64 = np.int32, np.float64
     while s < size:
         n_odd = size // (2 * s)
         launch("rtin_edge_level", 2 * n_odd * (n_odd + 1), heights, errors, i32(s), i32(size), i32(real_cols),
-               i32(real_rows), f64(limit))
+               i32(real_rows), f64(limit), f64(tol))
         launch("rtin_square_level", n_odd * n_odd, heights, errors, i32(s), i32(size), i32(real_cols),
-               i32(real_rows), f64(limit))
+               i32(real_rows), f64(limit), f64(tol))
         s *= 2
     return errors
 

@@ -12,25 +12,38 @@ are independent, so each level is one parallel loop (the shape a GPU kernel want
 
 errors[y, x] = max(exact error of the diamond's triangles, errors of their children's hypotenuse midpoints):
 monotone up the hierarchy, so "split where errors > E" is crack-free (a vertex forces its parents).
+With a finite limit E most triangles are not measured: a triangle's error lies within [d, max(children) + d]
+(d = its hypotenuse midpoint's distance to the hypotenuse), and it is rasterised only when that interval
+straddles E; the stored value is then an upper bound, and "errors > E" is exactly the measured pyramid's.
 """
 from __future__ import annotations
 
 import math
+import os
 
 import numpy as np
+
+# numba's OpenMP workers busy-wait after every parallel loop by default (libgomp's active wait policy). On a
+# machine whose cores are busy with other work they then take the CPU from the serial code that follows: with
+# one of 2 cores taken by another process, a 2049^2 error pyramid took 4-5x longer (every small serial level
+# ~15 ms instead of ~0.02 ms). Passive waiting costs a futex wake per parallel loop. A value the user set wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 try:  # the compiled path; without numba the same functions run as (slow) plain Python
     import numba
 
     _njit = numba.njit(cache=True, nogil=True)
     _njit_par = numba.njit(cache=True, nogil=True, parallel=True)
+    # per-vertex helpers are inlined into the level loops: a call that passes arrays bumps their reference
+    # counts (atomics shared by all threads), which cost more than the vertex's own work
+    _njit_inline = numba.njit(cache=True, nogil=True, inline="always")
     _prange = numba.prange
     HAVE_NUMBA = True
 except ImportError:  # pragma: no cover - exercised only where numba is missing
     def _njit(f):
         return f
 
-    _njit_par = _njit
+    _njit_par = _njit_inline = _njit
     _prange = range
     HAVE_NUMBA = False
 
@@ -109,8 +122,101 @@ def triangle_error(heights, ax, ay, bx, by, cx, cy, real_cols, real_rows, limit)
     return err
 
 
-def _square_level(heights, errors, s, size, real_cols, real_rows, limit):
-    """Errors of the "square" vertices at scale s (centres of 2s x 2s squares)."""
+@_njit_inline
+def _vertex_error(heights, errors, x, y, ax, ay, bx, by, c1x, c1y, c2x, c2y, size, real_cols, real_rows, limit, tol,
+                  leaf_children):
+    """errors[y, x] of the diamond with hypotenuse (a, b) and apexes c1, c2 (an apex off the square: a one-triangle
+    diamond). leaf_children: the triangles' children are the finest ones (error 0, no midpoint).
+
+    With a finite limit each triangle inside the grid is first bounded from its children without rasterising it:
+    the plane of a child and the parent's plane differ by a linear function that is 0 at the child's other two
+    vertices and d = |h(m) - (h(a) + h(b)) / 2| at the shared midpoint m, so
+        d <= err(T) <= max(err(C1), err(C2)) + d
+    (and the tighter of that and the same bound one level deeper, below). Only when the interval straddles
+    the limit (each end widened by `tol` for rounding) is the triangle measured.
+    """
+    d = abs(np.float64(heights[y, x]) - 0.5 * (np.float64(heights[ay, ax]) + np.float64(heights[by, bx])))
+    k1 = 0.0
+    k2 = 0.0
+    if c1x >= 0 and c1y >= 0 and c1x <= size and c1y <= size and not leaf_children:
+        k1 = max(errors[(ay + c1y) // 2, (ax + c1x) // 2], errors[(by + c1y) // 2, (bx + c1x) // 2])
+    if c2x >= 0 and c2y >= 0 and c2x <= size and c2y <= size and not leaf_children:
+        k2 = max(errors[(ay + c2y) // 2, (ax + c2x) // 2], errors[(by + c2y) // 2, (bx + c2x) // 2])
+    err = max(k1, k2)
+    if err > limit:
+        return err
+    if (limit < INF and min(ax, ay, bx, by, c1x, c1y, c2x, c2y) >= 0 and max(ax, bx, c1x, c2x) <= real_cols
+            and max(ay, by, c1y, c2y) <= real_rows):
+        # the whole diamond inside the grid (the common case): both triangles decided at once when that is enough;
+        # the same values as the loop below
+        if d > limit + tol:
+            return max(err, d)
+        if err + d + tol <= limit:
+            return err + d + tol
+    for side in range(2):
+        cx = c1x if side == 0 else c2x
+        cy = c1y if side == 0 else c2y
+        if cx < 0 or cy < 0 or cx > size or cy > size:
+            continue
+        if max(ax, bx, cx) > real_cols or max(ay, by, cy) > real_rows:
+            if min(ax, bx, cx) >= real_cols or min(ay, by, cy) >= real_rows:
+                continue  # wholly in the padding: never measured
+            return INF  # straddles the real border: must split
+        if limit < INF:
+            if d > limit + tol:
+                return max(err, d)
+            hi = (k1 if side == 0 else k2) + d
+            if hi + tol > limit and not leaf_children:
+                # one level deeper: over a grandchild G the two planes differ by a linear function whose values at
+                # G's vertices are 0, d and the child's own d, so err(T) <= max_G (errors at G's midpoint) +
+                # max(d, d_child); G's midpoints halve a-m, c-m, b-m (0 where the grandchildren are the finest)
+                dc1 = abs(np.float64(heights[(ay + cy) // 2, (ax + cx) // 2]) - 0.5 * (np.float64(heights[ay, ax]) + np.float64(heights[cy, cx])))
+                dc2 = abs(np.float64(heights[(by + cy) // 2, (bx + cx) // 2]) - 0.5 * (np.float64(heights[by, bx]) + np.float64(heights[cy, cx])))
+                ga = gb = gc = 0.0
+                if (ax + x) % 2 == 0 and (ay + y) % 2 == 0:
+                    ga = errors[(ay + y) // 2, (ax + x) // 2]
+                    gb = errors[(by + y) // 2, (bx + x) // 2]
+                    gc = errors[(cy + y) // 2, (cx + x) // 2]
+                hi = min(hi, max(max(ga, gc) + max(d, dc1), max(gc, gb) + max(d, dc2)))
+            if hi + tol <= limit:
+                err = max(err, hi + tol)
+                continue
+        err = max(err, triangle_error(heights, ax, ay, bx, by, cx, cy, real_cols, real_rows, limit))
+        if err > limit:
+            return err
+    return err
+
+
+def _edge_level(heights, errors, s, size, real_cols, real_rows, limit, tol):
+    """Errors of the "edge" vertices at scale s (midpoints of axis-aligned edges of length 2s)."""
+    n_odd = size // (2 * s)
+    n_even = n_odd + 1
+    for j in _prange(n_even):  # horizontal edges: x = s(2i+1), y = 2sj
+        y = 2 * s * j
+        inside_rows = min(y + 1, size) <= real_rows
+        for i in range(n_odd):
+            x = s * (2 * i + 1)
+            if s == 1 and inside_rows and x + 1 <= real_cols:
+                # both triangles cover only their corners and the midpoint of their shared hypotenuse
+                errors[y, x] = abs(np.float64(heights[y, x]) - 0.5 * (np.float64(heights[y, x - 1]) + np.float64(heights[y, x + 1])))
+            else:
+                errors[y, x] = _vertex_error(heights, errors, x, y, x - s, y, x + s, y, x, y - s, x, y + s, size,
+                                             real_cols, real_rows, limit, tol, s == 1)
+    for j in _prange(n_odd):  # vertical edges: x = 2si, y = s(2j+1)
+        y = s * (2 * j + 1)
+        inside_rows = y + 1 <= real_rows
+        for i in range(n_even):
+            x = 2 * s * i
+            if s == 1 and inside_rows and min(x + 1, size) <= real_cols:
+                errors[y, x] = abs(np.float64(heights[y, x]) - 0.5 * (np.float64(heights[y - 1, x]) + np.float64(heights[y + 1, x])))
+            else:
+                errors[y, x] = _vertex_error(heights, errors, x, y, x, y - s, x, y + s, x - s, y, x + s, y, size,
+                                             real_cols, real_rows, limit, tol, s == 1)
+
+
+def _square_level(heights, errors, s, size, real_cols, real_rows, limit, tol):
+    """Errors of the "square" vertices at scale s (centres of 2s x 2s squares; the children's hypotenuses are
+    the square's sides, edge vertices at scale s)."""
     n_side = size // (2 * s)
     for j in _prange(n_side):
         y = s * (2 * j + 1)
@@ -122,74 +228,17 @@ def _square_level(heights, errors, s, size, real_cols, real_rows, limit):
             else:
                 ax, ay, bx, by = x + s, y - s, x - s, y + s
                 c1x, c1y, c2x, c2y = x - s, y - s, x + s, y + s
-            # children's hypotenuses are the square's sides (edge vertices at scale s)
-            child = max(
-                errors[(ay + c1y) // 2, (ax + c1x) // 2], errors[(by + c1y) // 2, (bx + c1x) // 2],
-                errors[(ay + c2y) // 2, (ax + c2x) // 2], errors[(by + c2y) // 2, (bx + c2x) // 2],
-            )
-            if child > limit:
-                errors[y, x] = child
-                continue
             if s == 1 and x + 1 <= real_cols and y + 1 <= real_rows:
                 # a 2x2 square inside the grid: off the legs (covered by the children) each triangle holds
                 # only the centre, on the hypotenuse
-                mid = np.float64(heights[y, x])
-                errors[y, x] = max(child, abs(mid - 0.5 * (np.float64(heights[ay, ax]) + np.float64(heights[by, bx]))))
-                continue
-            err = max(child, triangle_error(heights, ax, ay, bx, by, c1x, c1y, real_cols, real_rows, limit))
-            if err <= limit:
-                err = max(err, triangle_error(heights, ax, ay, bx, by, c2x, c2y, real_cols, real_rows, limit))
-            errors[y, x] = err
-
-
-@_njit
-def _edge_vertex(heights, errors, x, y, s, horizontal, size, real_cols, real_rows, limit):
-    if s == 1:
-        # both triangles cover only their corners and the midpoint of their shared hypotenuse
-        if horizontal:
-            hi_x, hi_y = x + 1, min(y + 1, size)
-            za, zb = heights[y, x - 1], heights[y, x + 1]
-        else:
-            hi_x, hi_y = min(x + 1, size), y + 1
-            za, zb = heights[y - 1, x], heights[y + 1, x]
-        if hi_x <= real_cols and hi_y <= real_rows:
-            return abs(np.float64(heights[y, x]) - 0.5 * (np.float64(za) + np.float64(zb)))
-        # near the real border: measure each triangle (inside / padding / straddling) the general way
-    if horizontal:
-        ax, ay, bx, by = x - s, y, x + s, y
-        c1x, c1y, c2x, c2y = x, y - s, x, y + s
-    else:
-        ax, ay, bx, by = x, y - s, x, y + s
-        c1x, c1y, c2x, c2y = x - s, y, x + s, y
-    err = 0.0
-    for side in range(2):
-        cx = c1x if side == 0 else c2x
-        cy = c1y if side == 0 else c2y
-        if cx < 0 or cy < 0 or cx > size or cy > size:
-            continue  # the square's border: a one-triangle diamond
-        if s > 1:  # children's hypotenuses are the legs: square vertices at scale s/2
-            child = max(errors[(ay + cy) // 2, (ax + cx) // 2], errors[(by + cy) // 2, (bx + cx) // 2])
-            err = max(err, child)
-        if err > limit:
-            break
-        err = max(err, triangle_error(heights, ax, ay, bx, by, cx, cy, real_cols, real_rows, limit))
-    return err
-
-
-def _edge_level(heights, errors, s, size, real_cols, real_rows, limit):
-    """Errors of the "edge" vertices at scale s (midpoints of axis-aligned edges of length 2s)."""
-    n_odd = size // (2 * s)
-    n_even = n_odd + 1
-    for j in _prange(n_even):  # horizontal edges: x = s(2i+1), y = 2sj
-        y = 2 * s * j
-        for i in range(n_odd):
-            x = s * (2 * i + 1)
-            errors[y, x] = _edge_vertex(heights, errors, x, y, s, True, size, real_cols, real_rows, limit)
-    for j in _prange(n_odd):  # vertical edges: x = 2si, y = s(2j+1)
-        y = s * (2 * j + 1)
-        for i in range(n_even):
-            x = 2 * s * i
-            errors[y, x] = _edge_vertex(heights, errors, x, y, s, False, size, real_cols, real_rows, limit)
+                child = max(errors[y - 1, x], errors[y + 1, x], errors[y, x - 1], errors[y, x + 1])
+                if child <= limit:
+                    mid = np.float64(heights[y, x])
+                    child = max(child, abs(mid - 0.5 * (np.float64(heights[ay, ax]) + np.float64(heights[by, bx]))))
+                errors[y, x] = child
+            else:
+                errors[y, x] = _vertex_error(heights, errors, x, y, ax, ay, bx, by, c1x, c1y, c2x, c2y, size,
+                                             real_cols, real_rows, limit, tol, False)
 
 
 square_level_par, square_level = _njit_par(_square_level), _njit(_square_level)
@@ -199,19 +248,33 @@ edge_level_par, edge_level = _njit_par(_edge_level), _njit(_edge_level)
 PARALLEL_MIN_ROWS = 512
 
 
+# Widening of the interval bounds in _vertex_error, relative to max |height|: the float64 plane evaluation and
+# the sums in the bounds round by at most ~1e-14 of it, so decisions within this slack of the limit are left to
+# the exact measurement and the bounded pyramid splits exactly where the exact one does.
+BOUND_SLACK = 2.0 ** -40
+
+
+def bound_slack(heights_max_abs: float) -> float:
+    return BOUND_SLACK * float(heights_max_abs)
+
+
 def build_errors(heights: np.ndarray, real_rows: int, real_cols: int, limit: float) -> np.ndarray:
     """Padded (S+1, S+1) float32 heights -> (S+1, S+1) float64 vertex errors (see module docstring).
 
     real_rows / real_cols: last real row / column; samples beyond them are padding and never measured.
-    limit: errors above it are only known to exceed it (inf = exact everywhere, for --max-triangles).
+    limit: errors above it are only known to exceed it, errors at or below it are upper bounds of the exact
+    value (either exact or bounded from the children, see _vertex_error): "errors > limit" is exactly the
+    exact pyramid's, so emit/count at threshold == limit only. limit = inf: exact everywhere (--max-triangles
+    bisects on the values).
     """
     size = heights.shape[0] - 1
     errors = np.zeros(heights.shape, dtype=np.float64)
+    tol = bound_slack(max(abs(float(heights.max())), abs(float(heights.min()))))
     s = 1
     while s < size:
         par = size // (2 * s) >= PARALLEL_MIN_ROWS
-        (edge_level_par if par else edge_level)(heights, errors, s, size, real_cols, real_rows, limit)
-        (square_level_par if par else square_level)(heights, errors, s, size, real_cols, real_rows, limit)
+        (edge_level_par if par else edge_level)(heights, errors, s, size, real_cols, real_rows, limit, tol)
+        (square_level_par if par else square_level)(heights, errors, s, size, real_cols, real_rows, limit, tol)
         s *= 2
     return errors
 

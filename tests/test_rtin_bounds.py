@@ -1,0 +1,80 @@
+"""rtin_kernels.build_errors with a finite limit bounds most triangles from their children instead of measuring
+them; its split decisions ("errors > limit") must be exactly those of the fully measured pyramid (limit = inf),
+so the mesh is the same triangle for triangle."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("numba", reason="the adaptive mesher's compiled path needs numba (pip extra [fast])")
+
+from gpurelief.mesh import rtin_kernels as rk
+from gpurelief.mesh.adaptive import _padded, rtin_triangles
+
+from heightmaps import fractal, heights_like, step_edges
+
+
+def _plane(h, w, seed):
+    y, x = np.mgrid[0:h, 0:w]
+    return (0.1 + 0.003 * x + 0.002 * y).astype(np.float32)
+
+
+MAPS = {
+    "fractal": lambda h, w, seed: fractal(h, w, seed=seed),
+    "steps": lambda h, w, seed: step_edges(h, w, seed=seed),
+    "noise": lambda h, w, seed: np.random.default_rng(seed).random((h, w)).astype(np.float32),
+    "smooth+noise": lambda h, w, seed: heights_like((h, w), seed),
+    "constant": lambda h, w, seed: np.full((h, w), 0.3, np.float32),
+    "plane": _plane,
+    # far from zero: float32 steps of 6e-5 and a rounding slack scaled by max |height|
+    "offset": lambda h, w, seed: (1000.0 + 0.05 * fractal(h, w, seed=seed)).astype(np.float32),
+}
+SHAPES = [(2, 2), (3, 5), (2, 9), (17, 17), (33, 20), (65, 65), (70, 101), (129, 40), (200, 33)]
+
+
+def _both(heights, limit):
+    padded = _padded(heights)
+    rows, cols = heights.shape[0] - 1, heights.shape[1] - 1
+    return rk.build_errors(padded, rows, cols, np.inf), rk.build_errors(padded, rows, cols, limit), rows, cols
+
+
+@pytest.mark.parametrize("kind", MAPS)
+def test_bounded_pyramid_splits_exactly_where_the_measured_one_does(kind):
+    for shape in SHAPES:
+        heights = MAPS[kind](*shape, sum(shape))
+        scale = float(heights.max() - heights.min()) or 1.0
+        for frac in (0.0, 1e-4, 1e-3, 5e-3, 0.02, 0.3):
+            limit = frac * scale
+            exact, bounded, rows, cols = _both(heights, limit)
+            assert np.array_equal(bounded > limit, exact > limit), (shape, frac)
+            # at or below the limit a stored value is an upper bound of the exact one
+            kept = bounded <= limit
+            assert (bounded[kept] >= exact[kept]).all(), (shape, frac)
+            assert np.array_equal(rk.emit_triangles(bounded, rows, cols, limit), rk.emit_triangles(exact, rows, cols, limit))
+
+
+@pytest.mark.parametrize("kind", ["fractal", "steps", "offset"])
+def test_limits_equal_to_exact_errors_tie_the_same_way(kind):
+    """A limit equal to some triangle's exact error is the tightest case for the bounds' rounding slack."""
+    heights = MAPS[kind](97, 131, 5)
+    padded = _padded(heights)
+    exact = rk.build_errors(padded, 96, 130, np.inf)
+    values = np.unique(exact[np.isfinite(exact) & (exact > 0)])
+    for limit in values[np.linspace(0, values.size - 1, 12).astype(int)]:
+        bounded = rk.build_errors(padded, 96, 130, float(limit))
+        assert np.array_equal(bounded > limit, exact > limit), limit
+
+
+@pytest.mark.parametrize("kind", ["fractal", "steps"])
+def test_coarse_bounds_skip_most_measurements(kind):
+    """The point of the bounds: at a coarse limit most stored values above the finest level (where the error
+    has a closed form) are bounds, larger than the exact error, so their triangles were never rasterised; yet
+    the meshes are identical."""
+    heights = MAPS[kind](257, 257, 1)
+    limit = 0.02
+    exact, bounded, rows, cols = _both(heights, limit)
+    y, x = np.mgrid[0:257, 0:257]
+    kept = (x % 2 == 0) & (y % 2 == 0) & (bounded <= limit) & (exact > 0)
+    assert np.count_nonzero(bounded[kept] > exact[kept]) > 0.8 * np.count_nonzero(kept) > 0
+    tris, _ = rtin_triangles(heights, max_error=limit)
+    assert np.array_equal(tris, rk.emit_triangles(exact, rows, cols, limit))
