@@ -17,6 +17,7 @@ from gpurelief.mesh.metrics import vertical_error
 from gpurelief.types import Heightfield
 
 from heightmaps import fractal, step_edges
+from mesh_checks import assert_valid_cover
 
 MAPS = {"fractal": fractal, "steps": step_edges}
 SIZES = [(97, 131), (130, 65), (129, 129), (33, 200)]
@@ -193,18 +194,7 @@ def test_quality_pass_keeps_the_bound_and_the_cover_with_fewer_triangles(kind, s
     rtin, _ = rtin_triangles(heights, max_error=pct / 100)
     triangles = collapse_vertices(heights, rtin, pct / 100, effort=effort)
     assert len(triangles) < 0.9 * len(rtin)
-    rows, cols = np.divmod(np.arange(heights.size), gw)
-    m = vertical_error(heights, cols, rows, heights.reshape(-1), triangles)
-    assert m["uncovered"] == 0 and m["max"] <= pct / 100 * (1 + 1e-12)
-    r, c = np.divmod(triangles, gw)
-    area2 = (c[:, 1] - c[:, 0]) * (r[:, 0] - r[:, 2]) - (r[:, 0] - r[:, 1]) * (c[:, 2] - c[:, 0])
-    assert (area2 > 0).all() and area2.sum() == 2 * (gh - 1) * (gw - 1)
-    e = np.concatenate([triangles[:, [0, 1]], triangles[:, [1, 2]], triangles[:, [2, 0]]])
-    e.sort(axis=1)
-    uniq, counts = np.unique(e, axis=0, return_counts=True)
-    assert counts.max() <= 2
-    br, bc = np.divmod(uniq[counts == 1], gw)
-    assert (((br[:, 0] == br[:, 1]) & np.isin(br[:, 0], [0, gh - 1])) | ((bc[:, 0] == bc[:, 1]) & np.isin(bc[:, 0], [0, gw - 1]))).all()
+    assert_valid_cover(heights, triangles, pct / 100)
 
 
 def test_cli_quality_pass_writes_fewer_triangles(photo_jpeg, tmp_path, gltf_validator):
