@@ -723,7 +723,40 @@ def worker_loop(wid: int, job: ReliefJob, tasks, results, stop: threading.Event,
         t.join()
 
 
-def _worker_process(wid: int, spec: JobSpec, tasks, results, parent_pid: int, io_threads: int = 1) -> None:
+class _ResultSender:
+    """A worker's own result channel to the driver: one pipe per worker, so a worker killed in the middle of a
+    message (OOM killer, SIGKILL) can only break its own pipe. A queue shared by all workers would stay locked
+    by the dead writer and hang every other worker and the driver. put() is called from several threads."""
+
+    def __init__(self, conn) -> None:
+        self.conn, self.lock = conn, threading.Lock()
+
+    def put(self, msg) -> None:
+        with self.lock:
+            self.conn.send(msg)
+
+
+def receive_ready(conns: dict, timeout: float, only: list[int] | None = None) -> list:
+    """Driver side of the _ResultSender pipes: the messages ready on conns {wid: connection} (all, or `only`
+    those wids), waiting up to timeout. A pipe at end-of-file, even one cut in the middle of a message by a
+    killed worker, is closed and dropped from conns: nothing more will come from it."""
+    from multiprocessing.connection import wait
+
+    watched = {conns[w]: w for w in (conns if only is None else only) if w in conns}
+    if not watched:
+        time.sleep(timeout)
+        return []
+    msgs = []
+    for conn in wait(list(watched), timeout=timeout):
+        try:
+            msgs.append(conn.recv())
+        except (EOFError, OSError):
+            conns.pop(watched[conn]).close()
+    return msgs
+
+
+def _worker_process(wid: int, spec: JobSpec, tasks, results_conn, parent_pid: int, io_threads: int = 1) -> None:
+    results = _ResultSender(results_conn)
     _die_with_parent()
     if os.getppid() != parent_pid:  # the driver died before prctl took effect
         os._exit(1)
@@ -810,7 +843,7 @@ class LocalEngine:
         from .errors import ExitStatus
 
         ctx = mp.get_context("spawn")
-        results = ctx.Queue()
+        conns: dict[int, object] = {}                  # wid -> the driver's end of its result pipe
         procs: dict[int, tuple] = {}                   # wid -> (process, its task queue)
         assigned: dict[int, dict[int, BatchItem]] = {}  # wid -> items handed to it and not done yet
         ended: set[int] = set()                         # workers that got their end-of-input marker
@@ -822,10 +855,15 @@ class LocalEngine:
             nonlocal next_wid
             wid, next_wid = next_wid, next_wid + 1
             tasks = ctx.Queue()
-            p = ctx.Process(target=_worker_process, args=(wid, self.spec, tasks, results, os.getpid(), self.io_threads),
+            receiver, sender = ctx.Pipe(duplex=False)
+            p = ctx.Process(target=_worker_process, args=(wid, self.spec, tasks, sender, os.getpid(), self.io_threads),
                             daemon=True, name=f"gpurelief-worker-{wid}")
             p.start()
-            procs[wid], assigned[wid] = (p, tasks), {}
+            sender.close()  # the worker holds the only write end: its death reads as end-of-file here
+            procs[wid], assigned[wid], conns[wid] = (p, tasks), {}, receiver
+
+        def receive(timeout: float, only: list[int] | None = None) -> list:
+            return receive_ready(conns, timeout, only)
 
         def handle(msg) -> dict | None:
             kind, wid, payload = msg
@@ -865,25 +903,21 @@ class LocalEngine:
                         if not todo:
                             tasks.put(None)
                             ended.add(wid)
-                try:
-                    row = handle(results.get(timeout=0.2))
+                for msg in receive(0.2):
+                    row = handle(msg)
                     if row is not None:
                         yield row
-                except queue.Empty:
-                    pass
                 if time.monotonic() - last_check < 0.5:
                     continue
                 last_check = time.monotonic()
                 dead = [w for w, (p, _) in procs.items() if p.exitcode is not None]
                 if not dead:
                     continue
-                while True:  # what a dead worker sent before it died is still in the queue: take it first
-                    try:
-                        row = handle(results.get(timeout=0.05))
-                    except queue.Empty:
-                        break
-                    if row is not None:
-                        yield row
+                while any(w in conns for w in dead):  # what a dead worker sent before it died: take it first
+                    for msg in receive(0.05, only=dead):
+                        row = handle(msg)
+                        if row is not None:
+                            yield row
                 for wid in dead:  # killed (OOM killer, segfault): retry its items once, on a new worker
                     if wid not in procs:
                         continue  # it exited normally, handled above
@@ -911,7 +945,8 @@ class LocalEngine:
                 if p.is_alive():
                     p.terminate()  # SIGTERM -> SystemExit in the worker: its temp files are removed
                     p.join(timeout=5)
-            results.close()
+            for conn in conns.values():
+                conn.close()
 
 
 def default_workers() -> int:

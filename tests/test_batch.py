@@ -491,3 +491,27 @@ def test_batch_and_bench_take_every_convert_option():
     one = options_from_args(parser.parse_args(["convert", "x.jpg", "-o", "x.glb", *flags]))
     many = options_from_args(parser.parse_args(["batch", "x.jpg", "-o", "out", *flags]))
     assert one == many and many.relief == 0.2 and many.max_size is None and many.clip_pct == (2.0, 98.0)
+
+
+def test_a_worker_killed_mid_message_cannot_hang_the_driver():
+    """Each worker has its own result pipe: a pipe cut inside a message (its writer killed) reads as end-of-file
+    and is dropped, while the other workers' messages still arrive. (A queue shared by all workers would stay
+    locked by the dead writer and hang the batch.)"""
+    import multiprocessing as mp
+
+    from gpurelief.batch import _ResultSender, receive_ready
+
+    ctx = mp.get_context("spawn")
+    cut_r, cut_w = ctx.Pipe(duplex=False)
+    ok_r, ok_w = ctx.Pipe(duplex=False)
+    os.write(cut_w.fileno(), struct.pack("!i", 1000) + b"\x80\x05 only part of the frame")  # header says 1000 B
+    cut_w.close()  # the writer is gone mid-message
+    _ResultSender(ok_w).put(("done", 1, {"index": 7}))
+    conns = {0: cut_r, 1: ok_r}
+    got, t0 = [], time.monotonic()
+    while 0 in conns and time.monotonic() - t0 < 5:
+        got += receive_ready(conns, 0.2)
+    assert 0 not in conns and cut_r.closed  # dropped, not waited on
+    assert ("done", 1, {"index": 7}) in got + receive_ready(conns, 0.2)
+    assert receive_ready(conns, 0.05, only=[0]) == []  # nothing left to watch for the dead one: no error, no hang
+    ok_w.close()
