@@ -67,6 +67,17 @@ def plane_through(heights, ax, ay, bx, by, cx, cy):
     return za, gx, gy
 
 
+@_njit_inline
+def span_max_deviation(row, lo, hi, base, gx, err):
+    """max(err, |row[x] - (base + gx*(x - lo))| for x in lo..hi): one row span of a triangle against its plane,
+    in float64 (operation order mirrored by kernels/rtin.cu). Shared with the quality pass (simplify.py)."""
+    for x in range(lo, hi + 1):
+        d = abs(np.float64(row[x]) - (base + gx * (x - lo)))
+        if d > err:
+            err = d
+    return err
+
+
 @_njit
 def triangle_error(heights, ax, ay, bx, by, cx, cy, real_cols, real_rows, limit):
     """Max |height - plane(a, b, c)| over every grid sample in the closed triangle (float64).
@@ -111,12 +122,7 @@ def triangle_error(heights, ax, ay, bx, by, cx, cy, real_cols, real_rows, limit)
             w = half - abs(y - cy)
             lo = cx if sx > 0 else cx - w
             hi = cx + w if sx > 0 else cx
-        base = za + gx * (lo - ax) + gy * (y - ay)
-        row = heights[y]
-        for x in range(lo, hi + 1):
-            d = abs(np.float64(row[x]) - (base + gx * (x - lo)))
-            if d > err:
-                err = d
+        err = span_max_deviation(heights[y], lo, hi, za + gx * (lo - ax) + gy * (y - ay), gx, err)
         if err > limit:
             return err
     return err

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rtin_kernels import _njit, _njit_par, _prange, plane_through
+from .rtin_kernels import _njit, _njit_par, _prange, plane_through, span_max_deviation
 
 EFFORTS = ("fast", "full")
 FULL_MIN_GAIN = 0.001  # "full" stops after a sweep that removes fewer than this fraction of the vertices
@@ -75,12 +75,7 @@ def _fan_triangle_error(heights, ax, ay, bx, by, cx, cy, limit):
         lo, hi = _clip(lo, hi, a2, (ax - cx) * (y - cy) - a2 * cx, i2)
         if lo > hi:
             continue
-        base = za + gx * (lo - ax) + gy * (y - ay)
-        row = heights[y]
-        for x in range(lo, hi + 1):
-            d = abs(np.float64(row[x]) - (base + gx * (x - lo)))
-            if d > err:
-                err = d
+        err = span_max_deviation(heights[y], lo, hi, za + gx * (lo - ax) + gy * (y - ay), gx, err)
         if err > limit:
             return err
     return err
