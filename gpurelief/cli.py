@@ -555,11 +555,24 @@ def run(args: argparse.Namespace) -> int:
     return ExitStatus.OK
 
 
+def _bare_quality_pass(argv: list[str]) -> list[str]:
+    """`--quality-pass` takes an optional level; written bare just before the input path, argparse would read
+    the path as the level. There the bare flag means its default, `full`."""
+    out = []
+    for i, token in enumerate(argv):
+        out.append(token)
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if token == "--quality-pass" and nxt is not None and nxt not in ("off", "fast", "full") and not nxt.startswith("-"):
+            out.append("full")
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = _bare_quality_pass(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
-    args.argv = list(sys.argv[1:] if argv is None else argv)  # batch: repeated in the resume hint
-    args.explicit_options = explicit_options(parser, list(sys.argv[1:] if argv is None else argv))
+    args.argv = argv  # batch: repeated in the resume hint
+    args.explicit_options = explicit_options(parser, argv)
     if not args.command:
         parser.print_help(sys.stderr)
         return ExitStatus.USAGE

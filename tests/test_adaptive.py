@@ -220,6 +220,10 @@ def test_cli_quality_pass_levels_default_to_fast_and_the_bare_flag_is_full(tmp_p
         counts[name] = _glb_json(out)["accessors"][-1]["count"] // 3
     assert counts["default"] == counts["fast"] and counts["bare"] == counts["full"]
     assert counts["full"] <= counts["fast"] < 0.9 * counts["off"]
+    # the bare flag written just before the input path: the path is the input, not a level
+    out = tmp_path / "bare-first.glb"
+    assert main(["convert", "--mesh", "adaptive", "--max-error", "0.5%", "--quality-pass", str(src), "-o", str(out)]) == 0
+    assert _glb_json(out)["accessors"][-1]["count"] // 3 == counts["full"]
     assert main(["convert", str(src), "-o", str(tmp_path / "g.glb"), "--quality-pass", "fast"]) == ExitStatus.OPTION
     assert "--quality-pass need --mesh adaptive" in capsys.readouterr().err
     assert main(["convert", str(src), "-o", str(tmp_path / "g.glb"), "--quality-pass", "off"]) == 0
