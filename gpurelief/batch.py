@@ -862,9 +862,6 @@ class LocalEngine:
             sender.close()  # the worker holds the only write end: its death reads as end-of-file here
             procs[wid], assigned[wid], conns[wid] = (p, tasks), {}, receiver
 
-        def receive(timeout: float, only: list[int] | None = None) -> list:
-            return receive_ready(conns, timeout, only)
-
         def handle(msg) -> dict | None:
             kind, wid, payload = msg
             if kind == "done":
@@ -903,7 +900,7 @@ class LocalEngine:
                         if not todo:
                             tasks.put(None)
                             ended.add(wid)
-                for msg in receive(0.2):
+                for msg in receive_ready(conns, 0.2):
                     row = handle(msg)
                     if row is not None:
                         yield row
@@ -914,7 +911,7 @@ class LocalEngine:
                 if not dead:
                     continue
                 while any(w in conns for w in dead):  # what a dead worker sent before it died: take it first
-                    for msg in receive(0.05, only=dead):
+                    for msg in receive_ready(conns, 0.05, only=dead):
                         row = handle(msg)
                         if row is not None:
                             yield row

@@ -13,20 +13,12 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..backend import array_module
 from ..backend import numpy_ops as ops
 from ..errors import OptionError, require
 from ..types import Heightfield, Mesh
 from . import rtin_gpu
 from . import rtin_kernels as rk
-
-
-def _array_module(a):
-    """numpy for host arrays, else the array's own module (CuPy)."""
-    if isinstance(a, np.ndarray):
-        return np
-    import cupy
-
-    return cupy.get_array_module(a)
 
 
 def _host(a):
@@ -65,13 +57,15 @@ def quality_effort(quality_pass: bool | str | None) -> str | None:
     raise OptionError(f"--quality-pass: expected one of {', '.join(QUALITY_PASSES)}, got {quality_pass!r}")
 
 
-def _padded(heights: np.ndarray) -> np.ndarray:
+def _padded(heights, xp=np):
+    """(GH, GW) heights -> the (2^k+1)^2 float32 square the RTIN kernels read (numpy, or CuPy for rtin_gpu)."""
     gh, gw = heights.shape
     side = rk.padded_side(gh, gw)
     if gh == gw == side + 1:  # already (2^k+1)^2: read in place
-        return np.ascontiguousarray(heights, dtype=np.float32)
+        return xp.ascontiguousarray(heights, dtype=xp.float32)
     # padding samples are never measured (see rtin_kernels.triangle_error); 'edge' keeps them finite
-    return np.pad(np.asarray(heights, dtype=np.float32), ((0, side + 1 - gh), (0, side + 1 - gw)), mode="edge")
+    padded = xp.pad(xp.asarray(heights, dtype=xp.float32), ((0, side + 1 - gh), (0, side + 1 - gw)), mode="edge")
+    return xp.ascontiguousarray(padded)
 
 
 def rtin_triangles(
@@ -210,7 +204,7 @@ def adaptive_mesh(
 def grid_positions_at(heights: np.ndarray, rows: np.ndarray, cols: np.ndarray, *, dx: float, dy: float, relief: float) -> np.ndarray:
     """numpy_ops.grid_positions evaluated only at the samples (rows, cols): (K, 3) float32, bit-identical."""
     gh, gw = heights.shape
-    xp = _array_module(heights)
+    xp = array_module(heights)
     positions = xp.empty((rows.size, 3), dtype=np.float32)
     positions[:, 0] = (cols.astype(np.float32) - np.float32((gw - 1) * 0.5)) * np.float32(dx)
     positions[:, 1] = (np.float32((gh - 1) * 0.5) - rows.astype(np.float32)) * np.float32(dy)
@@ -221,7 +215,7 @@ def grid_positions_at(heights: np.ndarray, rows: np.ndarray, cols: np.ndarray, *
 def grid_uvs_at(grid_size: tuple[int, int], rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
     """numpy_ops.grid_uvs evaluated only at the samples (rows, cols): (K, 2) float32, bit-identical."""
     gh, gw = grid_size
-    uvs = _array_module(rows).empty((rows.size, 2), dtype=np.float32)
+    uvs = array_module(rows).empty((rows.size, 2), dtype=np.float32)
     uvs[:, 0] = (cols.astype(np.float32) + np.float32(0.5)) / np.float32(gw)
     uvs[:, 1] = (rows.astype(np.float32) + np.float32(0.5)) / np.float32(gh)
     return uvs

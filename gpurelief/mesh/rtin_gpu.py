@@ -98,14 +98,12 @@ class DeviceMesher:
 def rtin_triangles_gpu(heights, *, max_error: float, xp=None, launch=None):
     """(GH, GW) float32 heights (numpy or CuPy) -> (M, 3) int64 vertex ids on the device; --max-error only.
     xp / launch default to CuPy and CupyLauncher."""
-    from .rtin_kernels import padded_side
+    from .adaptive import _padded
 
     if launch is None:
         launch = CupyLauncher()
         xp = launch.cp
     gh, gw = heights.shape
-    side = padded_side(gh, gw)
-    padded = xp.pad(xp.asarray(heights, dtype=xp.float32), ((0, side + 1 - gh), (0, side + 1 - gw)), mode="edge")
-    padded = xp.ascontiguousarray(padded)
+    padded = _padded(heights, xp)
     errors = build_errors(xp, launch, padded, gh - 1, gw - 1, float(max_error))
     return emit_triangles(xp, launch, errors, gh - 1, gw - 1, float(max_error))
