@@ -112,17 +112,19 @@ def write_table():
         write_markdown(RESULTS, Path(__file__).parent / "results" / f"meshing-peers{suffix}.md")
 
 
+# the mesher varies fastest: all meshers of one cell run back to back, so a slow spell on the shared machine
+# hits them alike and the ratios (what the targets are about) stay comparable
+@pytest.mark.parametrize("mesher", list(MESHERS))
 @pytest.mark.parametrize("pct", ERRORS_PCT)
 @pytest.mark.parametrize("n", SIZES)
 @pytest.mark.parametrize("kind", list(MAPS))
-@pytest.mark.parametrize("mesher", list(MESHERS))
 def test_mesher(benchmark, mesher, kind, n, pct):
     h = heights_for(kind, n)
     e = pct / 100
     if mesher == "pymartini":
         martini_for(n)
     slow = mesher in ("pydelatin", "gpurelief-quality") and n >= 2049 and pct <= 0.01
-    out = benchmark.pedantic(MESHERS[mesher], args=(h, e), rounds=1 if slow else 3, iterations=1)
+    out = benchmark.pedantic(MESHERS[mesher], args=(h, e), rounds=1 if slow else 5, iterations=1)
     cols, rows, z, tris = (*grid_vertices(h), out) if mesher.startswith("gpurelief") else out
     m = vertical_error(h, cols, rows, z, tris)
     row = {

@@ -526,6 +526,12 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     opts = options_from_args(args)
     report = _stage_printer(args.verbose)
+    if getattr(opts, "mesh", None) == "adaptive" and args.command in ("convert", "batch"):
+        from .mesh.adaptive import kernels_cached
+
+        if kernels_cached() is False:
+            print("gpurelief: first adaptive mesh on this install: compiling the mesher for this machine "
+                  "(about half a minute, once; later runs load it from numba's cache)", file=sys.stderr)
     if args.command == "batch":
         return run_batch_command(args, opts)
     if args.command == "bench":

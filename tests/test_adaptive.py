@@ -227,3 +227,40 @@ def test_cli_quality_pass_levels_default_to_fast_and_the_bare_flag_is_full(tmp_p
     assert main(["convert", str(src), "-o", str(tmp_path / "g.glb"), "--quality-pass", "fast"]) == ExitStatus.OPTION
     assert "--quality-pass need --mesh adaptive" in capsys.readouterr().err
     assert main(["convert", str(src), "-o", str(tmp_path / "g.glb"), "--quality-pass", "off"]) == 0
+
+
+def test_kernels_cached_tells_a_cold_numba_cache_from_a_warm_one(tmp_path):
+    """A fresh NUMBA_CACHE_DIR: the next adaptive mesh compiles (False); after one adaptive mesh in this
+    session (the default cache next to the sources), the kernels are on disk (True)."""
+    import os
+    import subprocess
+    import sys
+
+    from gpurelief.mesh import adaptive
+
+    env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path / "numba-cache"))
+    out = subprocess.run([sys.executable, "-c", "from gpurelief.mesh.adaptive import kernels_cached; print(kernels_cached())"],
+                         env=env, capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "False", out.stderr
+    heights = fractal(300, 300, seed=1)  # same argument types as a real run: every kernel compiled and cached
+    tris, bound = rtin_triangles(heights, max_error=0.001)
+    from gpurelief.mesh.simplify import collapse_vertices
+
+    collapse_vertices(heights, tris, bound)
+    assert adaptive.kernels_cached() is True
+
+
+@pytest.mark.parametrize("cached", [False, True])
+def test_cli_says_once_that_the_first_adaptive_run_compiles(tmp_path, capsys, monkeypatch, cached):
+    from PIL import Image
+
+    from gpurelief.mesh import adaptive
+
+    monkeypatch.setattr(adaptive, "kernels_cached", lambda: cached)
+    src = tmp_path / "p.png"
+    Image.fromarray((step_edges(60, 80, seed=2) * 255).astype(np.uint8)).save(src)
+    assert main(["convert", str(src), "-o", str(tmp_path / "a.glb"), "--mesh", "adaptive", "--max-error", "1%"]) == 0
+    err = capsys.readouterr().err
+    assert ("compiling the mesher" in err) is (not cached)
+    assert main(["convert", str(src), "-o", str(tmp_path / "g.glb")]) == 0  # grid meshes compile nothing
+    assert "compiling" not in capsys.readouterr().err

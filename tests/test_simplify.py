@@ -84,7 +84,7 @@ def test_fast_and_full_passes_keep_the_bound_and_full_removes_at_least_as_much(k
 
 @pytest.mark.parametrize("effort", ["fast", "full"])
 def test_parallel_stripes_give_a_valid_mesh_like_the_serial_sweep(effort):
-    """Taller than 4 stripes, so the parallel path (two phases of stripes + a serial tail) runs."""
+    """Taller than 4 stripes, so the parallel path (all stripes at once + a serial tail) runs."""
     heights = step_edges(300, 170, seed=6)
     bound = 0.002
     rtin, _ = rtin_triangles(heights, max_error=bound)
@@ -93,6 +93,47 @@ def test_parallel_stripes_give_a_valid_mesh_like_the_serial_sweep(effort):
     assert_valid_cover(heights, par, bound)
     assert_valid_cover(heights, ser, bound)
     assert abs(len(par) - len(ser)) <= 0.05 * len(ser)  # another order of the same greedy sweep
+
+
+def canonical(triangles):
+    """Triangles as a sorted list, each rotated to start at its smallest vertex (the winding kept)."""
+    return sorted(tuple(np.roll(t, -int(np.argmin(t)))) for t in np.asarray(triangles, dtype=np.int64))
+
+
+def test_fast_pass_result_does_not_depend_on_the_triangle_order():
+    """The GPU emits RTIN's triangles in another order than numba: fast must give one mesh for any order
+    (rings start at their smallest vertex, so equal scores break ties alike). Quantised heights make ties common."""
+    heights = np.round(step_edges(150, 170, seed=9) * 255) / 255  # an 8-bit depth map
+    bound = 0.004
+    rtin, _ = rtin_triangles(heights, max_error=bound)
+    rng = np.random.default_rng(2)
+    shuffled = rtin[rng.permutation(len(rtin))]
+    shuffled = np.stack([np.roll(t, -int(k)) for t, k in zip(shuffled, rng.integers(0, 3, len(shuffled)))])
+    a = collapse_vertices(heights, rtin, bound, effort="fast")
+    b = collapse_vertices(heights, shuffled, bound, effort="fast")
+    assert len(a) < 0.8 * len(rtin)
+    assert canonical(a) == canonical(b)
+
+
+def test_parallel_sweep_gives_the_same_mesh_on_any_number_of_threads():
+    """Stripes run all at once and are handed out dynamically: stripes must not interact, so 1 thread and
+    all threads give the same triangles."""
+    numba = pytest.importorskip("numba")
+    if numba.config.NUMBA_NUM_THREADS < 2:
+        pytest.skip("one CPU: nothing runs concurrently")
+    heights = fractal(700, 260, seed=3)  # 11 stripes
+    bound = 0.001
+    rtin, _ = rtin_triangles(heights, max_error=bound)
+    previous = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = collapse_vertices(heights, rtin, bound, effort="fast")
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
+        many = collapse_vertices(heights, rtin, bound, effort="fast")
+    finally:
+        numba.set_num_threads(previous)
+    assert_valid_cover(heights, many, bound)
+    assert canonical(one) == canonical(many)
 
 
 def test_quality_pass_with_a_zero_bound_merges_only_coplanar_samples():

@@ -21,6 +21,22 @@ from . import rtin_gpu
 from . import rtin_kernels as rk
 
 
+def kernels_cached() -> bool | None:
+    """True if numba's on-disk cache already holds the adaptive mesher's kernels (an earlier run compiled them),
+    False if the next adaptive mesh compiles them first (about half a minute), None if it cannot tell."""
+    if not rk.HAVE_NUMBA:
+        return None
+    try:
+        import os
+
+        from . import simplify
+
+        kernels = (rk.edge_level_par, rk.square_level_par, rk._walk_all, simplify._sweep_stripes)
+        return all(os.path.exists(k._cache._cache_file._index_path) for k in kernels)
+    except Exception:  # numba's cache layout is internal: no answer rather than a wrong one
+        return None
+
+
 def _host(a):
     """A host (numpy) copy of a device array; numpy arrays as they are."""
     return a if isinstance(a, np.ndarray) else a.get()

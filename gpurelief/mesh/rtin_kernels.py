@@ -372,26 +372,20 @@ def count_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshol
     return int(_walk_all(errors, roots, real_cols, real_rows, threshold, none, np.zeros(len(roots), np.int64), 1, False).sum())
 
 
-@_njit
-def _emit_serial(errors, roots, real_cols, real_rows, threshold, out, grid_cols):
-    count = 0
-    for r in range(roots.shape[0]):
-        count += _walk(errors, roots[r], real_cols, real_rows, threshold, out, count, grid_cols, True)
-    return count
-
-
 def emit_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshold: float) -> np.ndarray:
-    """-> (M, 3) int64 vertex ids into the real (real_rows+1, real_cols+1) grid, in one traversal.
+    """-> (M, 3) int64 vertex ids into the real (real_rows+1, real_cols+1) grid.
 
-    Size first: every split adds one triangle and each vertex above the threshold splits at most the two
-    triangles of its diamond, so 2 + 2 * count(errors > threshold) bounds M before anything is walked.
+    The top levels are expanded serially into subtree roots; the subtrees are walked in parallel twice: once to
+    count their leaves (so each knows where its triangles start), once to write them.
     """
-    roots = np.array([(0, 0, errors.shape[0] - 1, errors.shape[0] - 1, errors.shape[0] - 1, 0),
-                      (errors.shape[0] - 1, errors.shape[0] - 1, 0, 0, 0, errors.shape[0] - 1)], dtype=np.int64)
-    bound = 2 + 2 * int(np.count_nonzero(errors > threshold))
-    out = np.empty((bound, 3), dtype=np.int64)
-    m = _emit_serial(errors, roots, real_cols, real_rows, threshold, out, real_cols + 1)
-    return out[:m]
+    roots = _roots(errors, real_rows, real_cols, threshold)
+    none = np.empty((0, 3), np.int64)
+    counts = _walk_all(errors, roots, real_cols, real_rows, threshold, none, np.zeros(len(roots), np.int64), 1, False)
+    starts = np.zeros(len(roots), dtype=np.int64)
+    np.cumsum(counts[:-1], out=starts[1:])
+    out = np.empty((int(counts.sum()), 3), dtype=np.int64)
+    _walk_all(errors, roots, real_cols, real_rows, threshold, out, starts, real_cols + 1, True)
+    return out
 
 
 def padded_side(rows: int, cols: int) -> int:

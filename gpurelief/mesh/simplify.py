@@ -13,13 +13,15 @@ removal candidate (it can still be a target). A candidate u first passes a cheap
 under u's new fan (integer orientation tests and one interpolation), and only then is its new fan
 rasterised (row spans, early exit above the bound). A vertex is retried only when its one-ring changed.
 
-Parallel: rows are cut into stripes and the stripes of one parity run in parallel (a vertex whose one-ring
-lies inside its stripe reads and writes nothing that another stripe of that parity does); the few vertices
+Parallel: rows are cut into stripes that all run in parallel: a vertex whose one-ring lies inside its stripe's
+rows reads and writes only triangles whose corners all lie there and flags of those corners, which no vertex of
+another stripe touches (its own one-ring lies in other rows); the few vertices
 whose one-ring straddles two stripes follow in one serial sweep.
 
-Effort: "fast" = one sweep; each vertex takes its neighbours nearest in height first and rasterises only the
-first that passes the cheap test (on the benchmark maps: RTIN's 1.0-2.1x pydelatin's triangle count becomes
-0.8-1.1x). "full" = sweeps that score every candidate, rasterise them best first and repeat until nothing
+Effort: every candidate of a vertex is scored by the error at v (one point location in the new fan each) and
+the best ones are rasterised first. "fast" = one sweep, only the best positive candidate is rasterised (on the
+benchmark maps: RTIN's 1.0-2.1x pydelatin's triangle count becomes 0.8-1.1x). "full" = sweeps that rasterise
+candidates best first until one passes, repeated until nothing
 more collapses (0.6-0.75x, about 1-2x the time of "fast").
 """
 from __future__ import annotations
@@ -27,6 +29,12 @@ from __future__ import annotations
 import numpy as np
 
 from .rtin_kernels import _njit, _njit_par, _prange, plane_through, span_max_deviation
+
+try:
+    from numba import set_parallel_chunksize as _set_chunksize
+except ImportError:  # pragma: no cover - numba < 0.57 or no numba: static chunks
+    def _set_chunksize(n):
+        return 0
 
 EFFORTS = ("fast", "full")
 FULL_MIN_GAIN = 0.001  # "full" stops after a sweep that removes fewer than this fraction of the vertices
@@ -87,28 +95,58 @@ def _orientation(ax, ay, bx, by, cx, cy):
     return -((bx - ax) * (cy - ay) - (by - ay) * (cx - ax))
 
 
-@_njit
-def _compact(tris, nv):
-    """Grid vertex ids -> (used vertex ids ascending (N,) int64, triangles as indices into them (M, 3) int32)."""
+COMPACT_BLOCKS = 256  # blocks of grid samples numbered in parallel by _compact
+
+
+@_njit_par
+def _compact(tris, grid_cols, nv):
+    """Grid vertex ids -> (used vertex ids ascending (N,) int64, their rows and columns (N,) int32, triangles
+    as indices into them (M, 3) int32). Parallel: mark, count per block, number per block, remap."""
+    m = tris.shape[0]
     used = np.zeros(nv, dtype=np.bool_)
-    for t in range(tris.shape[0]):
+    for t in _prange(m):
         for k in range(3):
-            used[tris[t, k]] = True
+            used[tris[t, k]] = True  # every writer stores True: the races agree
+    size = (nv + COMPACT_BLOCKS - 1) // COMPACT_BLOCKS
+    first = np.zeros(COMPACT_BLOCKS + 1, dtype=np.int64)
+    for b in _prange(COMPACT_BLOCKS):
+        c = 0
+        for v in range(b * size, min(nv, (b + 1) * size)):
+            c += used[v]
+        first[b + 1] = c
+    for b in range(COMPACT_BLOCKS):
+        first[b + 1] += first[b]
+    n = first[COMPACT_BLOCKS]
     cid = np.empty(nv, dtype=np.int32)
-    n = 0
-    for v in range(nv):
-        if used[v]:
-            cid[v] = n
-            n += 1
     vid = np.empty(n, dtype=np.int64)
-    ctri = np.empty((tris.shape[0], 3), dtype=np.int32)
-    for v in range(nv):
-        if used[v]:
-            vid[cid[v]] = v
-    for t in range(tris.shape[0]):
+    vrow = np.empty(n, dtype=np.int32)
+    vcol = np.empty(n, dtype=np.int32)
+    for b in _prange(COMPACT_BLOCKS):
+        c = first[b]
+        for v in range(b * size, min(nv, (b + 1) * size)):
+            if used[v]:
+                cid[v] = c
+                vid[c] = v
+                vrow[c] = v // grid_cols
+                vcol[c] = v % grid_cols
+                c += 1
+    ctri = np.empty((m, 3), dtype=np.int32)
+    for t in _prange(m):
         for k in range(3):
             ctri[t, k] = cid[tris[t, k]]
-    return vid, ctri
+    return vid, vrow, vcol, ctri
+
+
+@_njit_par
+def _alive_triangles(vid, ctri, alive):
+    """-> (M', 3) int64 grid vertex ids of the alive triangles, in order."""
+    keep = np.flatnonzero(alive)
+    out = np.empty((keep.size, 3), dtype=np.int64)
+    for i in _prange(keep.size):
+        t = keep[i]
+        for k in range(3):
+            out[i, k] = vid[ctri[t, k]]
+    return out
 
 
 @_njit
@@ -135,38 +173,40 @@ def _fans(ctri, alive, n):
 
 
 @_njit
-def _candidate(rx, ry, rz, d, j, hv):
+def _error_at_v(rx, ry, rz, d, j, hv):
     """Collapse of v into its ring vertex j (ring offsets rx, ry from v, heights rz) -> (|height - new surface|
-    at v, index i of the new triangle (j, i, i+1) holding v); (inf, -1) if a new triangle is not positive.
-    The surface at v is interpolated with the integer sub-areas (a ranking and a cheap reject only: the
-    exact test is _new_fan_within)."""
-    ins = -1
-    wj = 0
-    wi = 0
-    wi1 = 0
-    area = 1
+    at v, index i of the new triangle (j, i, i+1) holding v); (inf, -1) when no new triangle holds v (then
+    some new triangle is not positive). The surface at v is interpolated with the integer sub-areas: v lies in
+    (j, i, i+1) iff it is left of j -> i and of i+1 -> j (it is left of i -> i+1: the old fan). Positivity
+    of the whole new fan is _positive's (checked only for the candidate about to be rasterised): this is a
+    ranking and a cheap reject, the exact test is _new_fan_within."""
+    xj = rx[j]
+    yj = ry[j]
+    for step in range(1, d - 1):
+        i = j + step - d if j + step >= d else j + step
+        o_i1 = _orientation(xj, yj, rx[i], ry[i], 0, 0)
+        if o_i1 < 0:
+            continue
+        i1 = i + 1 if i + 1 < d else 0
+        o_i = _orientation(rx[i1], ry[i1], xj, yj, 0, 0)
+        if o_i < 0:
+            continue
+        w_j = _orientation(0, 0, rx[i], ry[i], rx[i1], ry[i1])
+        z = (w_j * rz[j] + o_i * rz[i] + o_i1 * rz[i1]) / (w_j + o_i + o_i1)
+        return abs(hv - z), i
+    return np.inf, -1
+
+
+@_njit
+def _positive(rx, ry, d, j):
+    """True if every new triangle (j, i, i+1) of the collapse into ring vertex j is counter-clockwise (so the
+    new fan tiles v's star polygon exactly)."""
     for step in range(1, d - 1):
         i = j + step - d if j + step >= d else j + step
         i1 = i + 1 if i + 1 < d else 0
-        full = _orientation(rx[j], ry[j], rx[i], ry[i], rx[i1], ry[i1])
-        if full <= 0:
-            return np.inf, -1
-        if ins < 0:
-            # v (the origin) is inside iff it is left of j -> i and of i1 -> j (it is left of i -> i1: old fan)
-            o_i1 = _orientation(rx[j], ry[j], rx[i], ry[i], 0, 0)
-            if o_i1 >= 0:
-                o_i = _orientation(rx[i1], ry[i1], rx[j], ry[j], 0, 0)
-                if o_i >= 0:
-                    ins = i
-                    wi1 = o_i1
-                    wi = o_i
-                    wj = full - o_i - o_i1
-                    area = full
-    if ins < 0:
-        return np.inf, -1
-    i1 = ins + 1 if ins + 1 < d else 0
-    z = (wj * rz[j] + wi * rz[ins] + wi1 * rz[i1]) / area
-    return abs(hv - z), ins
+        if _orientation(rx[j], ry[j], rx[i], ry[i], rx[i1], ry[i1]) <= 0:
+            return False
+    return True
 
 
 @_njit
@@ -188,12 +228,12 @@ def _new_fan_within(heights, rx, ry, d, j, first, vx, vy, bound):
 
 @_njit
 def _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, marks, stale, skipped, bound,
-                 max_trials, ranked, c_lo, c_hi, row_lo, row_hi):
+                 max_trials, c_lo, c_hi, row_lo, row_hi):
     """Try the dirty vertices c_lo <= c < c_hi in order (each tried one is cleared); a vertex whose one-ring
     leaves rows [row_lo, row_hi] is marked skipped instead (row_hi < 0: no limit). The one-ring of each
-    collapse is set in `marks` (may be `dirty` itself: then later vertices retry in this sweep). ranked: score
-    every candidate by the error at v and rasterise the best first; else take them nearest height first and
-    score each only when its turn comes. At most max_trials candidates are rasterised per vertex. -> removed."""
+    collapse is set in `marks` (may be `dirty` itself: then later vertices retry in this sweep). Every
+    candidate is scored by the error at v and the best are rasterised first, at most max_trials of them.
+    -> removed."""
     gh, gw = heights.shape
     la = np.empty(maxdeg, dtype=np.int32)
     lb = np.empty(maxdeg, dtype=np.int32)
@@ -227,8 +267,11 @@ def _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirt
                 la[d], lb[d] = a, b
             lt[d] = t
             d += 1
-        # the link of an interior vertex is one cycle: ring[i] -> ring[i+1] is the outer edge of (v, ring[i], ring[i+1])
+        # the link of an interior vertex is one cycle: ring[i] -> ring[i+1] is the outer edge of (v, ring[i], ring[i+1]);
+        # it starts at its smallest vertex id, so ties between candidates break the same whatever the triangle order
         ring[0] = la[0]
+        for k in range(1, d):
+            ring[0] = min(ring[0], la[k])
         for i in range(1, d):
             ring[i] = -1
             for k in range(d):
@@ -255,45 +298,35 @@ def _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirt
         dirty[v] = False
         hv = np.float64(heights[vy, vx])
         chosen = -1
-        if ranked:
-            # every candidate scored, rasterised best first
+        # the new surface at v interpolates ring heights: nothing can go if hv is farther than the bound from
+        # their range
+        lo_z = rz[0]
+        hi_z = rz[0]
+        for i in range(1, d):
+            lo_z = min(lo_z, rz[i])
+            hi_z = max(hi_z, rz[i])
+        if hv > hi_z + bound or hv < lo_z - bound:
+            continue
+        for j in range(d):
+            score[j], inside[j] = _error_at_v(rx, ry, rz, d, j, hv)
+        # best first (smallest error at v); a candidate whose new fan is not positive does not count as a trial
+        tried = 0
+        while tried < max_trials:
+            best = -1
+            best_score = bound
             for j in range(d):
-                score[j], inside[j] = _candidate(rx, ry, rz, d, j, hv)
-            for _ in range(max_trials):
-                best = -1
-                best_score = bound
-                for j in range(d):
-                    if score[j] <= best_score:
-                        best_score = score[j]
-                        best = j
-                if best < 0:
-                    break
-                score[best] = np.inf
-                if _new_fan_within(heights, rx, ry, d, best, inside[best], vx, vy, bound):
-                    chosen = best
-                    break
-        else:
-            # lazily, nearest height first: a candidate is scored only when its turn comes
-            for j in range(d):
-                score[j] = abs(rz[j] - hv)
-            tried = 0
-            for _ in range(d):
-                best = -1
-                best_key = np.inf
-                for j in range(d):
-                    if score[j] < best_key:
-                        best_key = score[j]
-                        best = j
-                if best < 0 or tried >= max_trials:
-                    break
-                score[best] = np.inf
-                err_v, first = _candidate(rx, ry, rz, d, best, hv)
-                if err_v > bound:
-                    continue
-                tried += 1
-                if _new_fan_within(heights, rx, ry, d, best, first, vx, vy, bound):
-                    chosen = best
-                    break
+                if score[j] <= best_score:
+                    best_score = score[j]
+                    best = j
+            if best < 0:
+                break
+            score[best] = np.inf
+            if not _positive(rx, ry, d, best):
+                continue
+            tried += 1
+            if _new_fan_within(heights, rx, ry, d, best, inside[best], vx, vy, bound):
+                chosen = best
+                break
         if chosen < 0:
             continue
         u = ring[chosen]
@@ -313,21 +346,19 @@ def _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirt
 
 @_njit_par
 def _sweep_stripes(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, stale, skipped, bound, max_trials,
-                   ranked, bounds, parity):
-    """Stripes 2k + parity in parallel: stripe s holds vertices bounds[s] <= c < bounds[s+1], rows
+                   bounds):
+    """All stripes in parallel: stripe s holds vertices bounds[s] <= c < bounds[s+1], rows
     [s * STRIPE_ROWS, (s+1) * STRIPE_ROWS - 1]; only vertices whose one-ring stays inside are tried."""
     n_stripes = bounds.size - 1
-    n_jobs = (n_stripes - parity + 1) // 2
-    removed = np.zeros(n_jobs, dtype=np.int64)
-    for k in _prange(n_jobs):
-        s = 2 * k + parity
-        removed[k] = _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, dirty, stale,
-                                  skipped, bound, max_trials, ranked, bounds[s], bounds[s + 1], s * STRIPE_ROWS,
+    removed = np.zeros(n_stripes, dtype=np.int64)
+    for s in _prange(n_stripes):
+        removed[s] = _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, dirty, stale,
+                                  skipped, bound, max_trials, bounds[s], bounds[s + 1], s * STRIPE_ROWS,
                                   (s + 1) * STRIPE_ROWS - 1)
     return removed.sum()
 
 
-def _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, bound, max_trials, ranked, parallel):
+def _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, bound, max_trials, parallel):
     """One sweep over the dirty vertices (cleared as tried, set again where a one-ring changed). -> removed."""
     start, fan, maxdeg = _fans(ctri, alive, vid.size)
     stale = np.zeros(vid.size, dtype=np.bool_)
@@ -337,18 +368,22 @@ def _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, bound, max_trials, rank
     if parallel and gh > 4 * STRIPE_ROWS:
         rows = np.arange(0, gh + STRIPE_ROWS, STRIPE_ROWS)
         bounds = np.searchsorted(vid, np.minimum(rows, gh) * gw).astype(np.int64)
-        for parity in (0, 1):
+        # stripes differ in work (dense where the relief is rough): hand them out one at a time
+        previous = _set_chunksize(1)
+        try:
             removed += int(_sweep_stripes(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, stale,
-                                          skipped, bound, max_trials, ranked, bounds, parity))
+                                          skipped, bound, max_trials, bounds))
+        finally:
+            _set_chunksize(previous)
         # one-rings that straddle two stripes: a serial sweep over just those (their changes wait for the next)
         todo = dirty & skipped
         dirty &= ~skipped
         removed += _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, todo, dirty, stale,
-                                skipped, bound, max_trials, ranked, 0, vid.size, 0, -1)
+                                skipped, bound, max_trials, 0, vid.size, 0, -1)
         dirty |= todo  # stale ones left
     else:
         removed += _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, dirty, stale,
-                                skipped, bound, max_trials, ranked, 0, vid.size, 0, -1)
+                                skipped, bound, max_trials, 0, vid.size, 0, -1)
     return removed
 
 
@@ -365,20 +400,18 @@ def collapse_vertices(heights: np.ndarray, triangles: np.ndarray, bound: float, 
     heights = np.ascontiguousarray(heights, dtype=np.float32)
     if triangles.shape[0] == 0:
         return np.asarray(triangles, dtype=np.int64).reshape(0, 3)
-    vid, ctri = _compact(np.ascontiguousarray(triangles, dtype=np.int64), heights.size)
-    vrow, vcol = np.divmod(vid, heights.shape[1])
-    vrow, vcol = vrow.astype(np.int32), vcol.astype(np.int32)
+    vid, vrow, vcol, ctri = _compact(np.ascontiguousarray(triangles, dtype=np.int64), heights.shape[1], heights.size)
     alive = np.ones(ctri.shape[0], dtype=np.bool_)
     dirty = np.ones(vid.size, dtype=np.bool_)
     if effort == "fast":
-        _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, float(bound), 1, False, parallel)
+        _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, float(bound), 1, parallel)
     else:
         for _ in range(64):  # each sweep retries only vertices whose one-ring changed
-            removed = _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, float(bound), 1 << 30, True, parallel)
+            removed = _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, float(bound), 1 << 30, parallel)
             # the tail is long on step edges (dozens of sweeps removing a handful each): stop below 0.1%
             if removed <= FULL_MIN_GAIN * vid.size:
                 break
-    return vid[ctri[alive]]
+    return _alive_triangles(vid, ctri, alive)
 
 
 @_njit_par
