@@ -9,7 +9,7 @@ pytest.importorskip("numba", reason="the quality pass is compiled with numba (pi
 
 from gpurelief.errors import OptionError
 from gpurelief.mesh.adaptive import adaptive_mesh, quality_effort, rtin_triangles
-from gpurelief.mesh.simplify import _clip, _fan_triangle_error, collapse_vertices, mesh_max_error
+from gpurelief.mesh.simplify import _clip, _fan_triangle_error, _score_all, collapse_vertices, mesh_max_error
 from gpurelief.types import Heightfield
 
 from heightmaps import fractal, step_edges
@@ -65,6 +65,38 @@ def test_span_rasteriser_measures_every_sample_of_the_closed_triangle():
         want = np.abs(heights[inside] - (za + gx * (xs[inside] - ax) + gy * (ys[inside] - ay))).max()
         got = _fan_triangle_error(heights, ax, ay, bx, by, cx, cy, np.inf)
         assert got == pytest.approx(want, rel=1e-9, abs=1e-12)
+        checked += 1
+
+
+def test_scoring_all_candidates_in_one_turn_matches_a_search_per_candidate():
+    """_score_all walks the new triangle holding v forward as the candidate turns; a plain search from each
+    candidate must find the same error at v (random star-shaped rings, collinear ring vertices included)."""
+    rng = np.random.default_rng(11)
+    checked = 0
+    while checked < 3000:
+        d = int(rng.integers(3, 13))
+        ang = np.sort(rng.uniform(0, 2 * np.pi, d))[::-1]  # clockwise in (col, row) = counter-clockwise seen from +Z
+        rad = rng.integers(1, 12, d) if rng.random() < 0.5 else rng.integers(1, 3, d)
+        rx = np.round(rad * np.cos(ang)).astype(np.int64)
+        ry = np.round(rad * np.sin(ang)).astype(np.int64)
+        if any(rx[i] * ry[(i + 1) % d] - ry[i] * rx[(i + 1) % d] >= 0 for i in range(d)):
+            continue  # the old fan must be positive: not a valid star around v
+        rz = rng.random(d)
+        hv = float(rng.random())
+        score = np.empty(d)
+        inside = np.empty(d, dtype=np.int64)
+        _score_all(rx, ry, rz, d, hv, score, inside)
+        for j in range(d):
+            want = np.inf
+            for step in range(1, d - 1):
+                i, i1 = (j + step) % d, (j + step + 1) % d
+                o_i1 = rx[i] * ry[j] - ry[i] * rx[j]
+                o_i = rx[j] * ry[i1] - ry[j] * rx[i1]
+                if o_i1 >= 0 and o_i >= 0:
+                    w_j = -(rx[i] * ry[i1] - ry[i] * rx[i1])
+                    want = abs(hv - (w_j * rz[j] + o_i * rz[i] + o_i1 * rz[i1]) / (w_j + o_i + o_i1))
+                    break
+            assert score[j] == pytest.approx(want, rel=1e-12, abs=1e-15), (rx, ry, j)
         checked += 1
 
 

@@ -28,8 +28,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rtin_kernels import _njit, _njit_par, _prange, plane_through, span_max_deviation
+from .rtin_kernels import _njit, _njit_inline, _njit_par, _prange, plane_through, span_max_deviation
 
+try:
+    from numba import get_num_threads as _num_threads
+except ImportError:  # pragma: no cover - no numba: plain Python, one thread
+    def _num_threads():
+        return 1
 try:
     from numba import set_parallel_chunksize as _set_chunksize
 except ImportError:  # pragma: no cover - numba < 0.57 or no numba: static chunks
@@ -43,7 +48,7 @@ FULL_MIN_GAIN = 0.001  # "full" stops after a sweep that removes fewer than this
 STRIPE_ROWS = 64
 
 
-@_njit
+@_njit_inline
 def _clip(lo, hi, a, b, inv_a):
     """[lo, hi] intersected with the integers x where a * x + b <= 0 (integers a, b, |a| < 2^20; inv_a = 1 / a).
 
@@ -58,7 +63,7 @@ def _clip(lo, hi, a, b, inv_a):
     return lo, hi
 
 
-@_njit
+@_njit_inline
 def _fan_triangle_error(heights, ax, ay, bx, by, cx, cy, limit):
     """Max |height - plane| over the samples of an arbitrary counter-clockwise (in (col, -row)) triangle with
     integer vertices, one row span at a time; stops early above `limit`."""
@@ -89,7 +94,7 @@ def _fan_triangle_error(heights, ax, ay, bx, by, cx, cy, limit):
     return err
 
 
-@_njit
+@_njit_inline
 def _orientation(ax, ay, bx, by, cx, cy):
     # > 0 for counter-clockwise seen from +Z (model y = -row)
     return -((bx - ax) * (cy - ay) - (by - ay) * (cx - ax))
@@ -139,65 +144,101 @@ def _compact(tris, grid_cols, nv):
 
 @_njit_par
 def _alive_triangles(vid, ctri, alive):
-    """-> (M', 3) int64 grid vertex ids of the alive triangles, in order."""
-    keep = np.flatnonzero(alive)
-    out = np.empty((keep.size, 3), dtype=np.int64)
-    for i in _prange(keep.size):
-        t = keep[i]
-        for k in range(3):
-            out[i, k] = vid[ctri[t, k]]
+    """-> (M', 3) int64 grid vertex ids of the alive triangles, in order (blocks counted, then written, in
+    parallel)."""
+    m = ctri.shape[0]
+    size = (m + COMPACT_BLOCKS - 1) // COMPACT_BLOCKS
+    first = np.zeros(COMPACT_BLOCKS + 1, dtype=np.int64)
+    for b in _prange(COMPACT_BLOCKS):
+        c = 0
+        for t in range(b * size, min(m, (b + 1) * size)):
+            c += alive[t]
+        first[b + 1] = c
+    for b in range(COMPACT_BLOCKS):
+        first[b + 1] += first[b]
+    out = np.empty((first[COMPACT_BLOCKS], 3), dtype=np.int64)
+    for b in _prange(COMPACT_BLOCKS):
+        i = first[b]
+        for t in range(b * size, min(m, (b + 1) * size)):
+            if alive[t]:
+                for k in range(3):
+                    out[i, k] = vid[ctri[t, k]]
+                i += 1
     return out
 
 
-@_njit
-def _fans(ctri, alive, n):
-    """-> (start (n+1,), fan: alive triangles of vertex c at fan[start[c]:start[c+1]], largest degree)."""
-    start = np.zeros(n + 1, dtype=np.int32)
-    for t in range(ctri.shape[0]):
-        if alive[t]:
-            for k in range(3):
-                start[ctri[t, k] + 1] += 1
+FAN_CHUNKS = 4  # at most this many threads count and fill the fan lists (one private count array each)
+FAN_COUNT_BYTES = 1 << 28
+
+
+@_njit_par
+def _fans(ctri, alive, n, chunks):
+    """-> (start (n+1,), fan: alive triangles of vertex c at fan[start[c]:start[c+1]] in ascending order,
+    largest degree). The triangles are cut into `chunks` ranges that count and fill in parallel, each into
+    its own slots of every list (so the order is the same for any number of chunks)."""
+    m = ctri.shape[0]
+    size = (m + chunks - 1) // chunks
+    slot = np.zeros((chunks, n), dtype=np.int32)
+    for k in _prange(chunks):
+        for t in range(k * size, min(m, (k + 1) * size)):
+            if alive[t]:
+                for q in range(3):
+                    slot[k, ctri[t, q]] += 1
+    start = np.empty(n + 1, dtype=np.int32)
+    total = 0
     maxdeg = 0
-    for c in range(n):
-        maxdeg = max(maxdeg, start[c + 1])
-        start[c + 1] += start[c]
-    fill = start[:-1].copy()
-    fan = np.empty(start[n], dtype=np.int32)
-    for t in range(ctri.shape[0]):
-        if alive[t]:
-            for k in range(3):
-                c = ctri[t, k]
-                fan[fill[c]] = t
-                fill[c] += 1
+    for c in range(n):  # counts -> where each chunk starts writing in c's list
+        start[c] = total
+        for k in range(chunks):
+            here = slot[k, c]
+            slot[k, c] = total
+            total += here
+        maxdeg = max(maxdeg, total - start[c])
+    start[n] = total
+    fan = np.empty(total, dtype=np.int32)
+    for k in _prange(chunks):
+        for t in range(k * size, min(m, (k + 1) * size)):
+            if alive[t]:
+                for q in range(3):
+                    c = ctri[t, q]
+                    fan[slot[k, c]] = t
+                    slot[k, c] += 1
     return start, fan, maxdeg
 
 
-@_njit
-def _error_at_v(rx, ry, rz, d, j, hv):
-    """Collapse of v into its ring vertex j (ring offsets rx, ry from v, heights rz) -> (|height - new surface|
-    at v, index i of the new triangle (j, i, i+1) holding v); (inf, -1) when no new triangle holds v (then
-    some new triangle is not positive). The surface at v is interpolated with the integer sub-areas: v lies in
-    (j, i, i+1) iff it is left of j -> i and of i+1 -> j (it is left of i -> i+1: the old fan). Positivity
-    of the whole new fan is _positive's (checked only for the candidate about to be rasterised): this is a
-    ranking and a cheap reject, the exact test is _new_fan_within."""
-    xj = rx[j]
-    yj = ry[j]
-    for step in range(1, d - 1):
-        i = j + step - d if j + step >= d else j + step
-        o_i1 = _orientation(xj, yj, rx[i], ry[i], 0, 0)
-        if o_i1 < 0:
-            continue
-        i1 = i + 1 if i + 1 < d else 0
-        o_i = _orientation(rx[i1], ry[i1], xj, yj, 0, 0)
-        if o_i < 0:
-            continue
-        w_j = _orientation(0, 0, rx[i], ry[i], rx[i1], ry[i1])
-        z = (w_j * rz[j] + o_i * rz[i] + o_i1 * rz[i1]) / (w_j + o_i + o_i1)
-        return abs(hv - z), i
-    return np.inf, -1
+@_njit_inline
+def _score_all(rx, ry, rz, d, hv, score, inside):
+    """For every ring vertex j (ring offsets rx, ry from v, heights rz): score[j] = |hv - new surface at v| for
+    the collapse of v into j, inside[j] = i of the new triangle (j, i, i+1) holding v; inf and -1 when none
+    holds it (then some new triangle is not positive). v lies in (j, i, i+1) iff it is left of j -> i and of
+    i+1 -> j (it is left of i -> i+1: the old fan), and the surface there is interpolated with the integer
+    sub-areas. The direction from v away from j turns with j, so i only moves forward: O(d) for all j.
+    Positivity of the whole new fan is _positive's (checked only for a candidate about to be rasterised): a
+    ranking and a cheap reject; the exact test is _new_fan_within."""
+    i = 1
+    for j in range(d):
+        xj = rx[j]
+        yj = ry[j]
+        if i == j or i + 1 == j or (j == 0 and i == d - 1):  # behind j (only after a failed search): restart
+            i = j + 1 if j + 1 < d else 0
+        score[j] = np.inf
+        inside[j] = -1
+        for _ in range(d):
+            i1 = i + 1 if i + 1 < d else 0
+            if i1 == j:
+                break
+            o_i1 = rx[i] * yj - ry[i] * xj  # _orientation(j, i, v)
+            o_i = xj * ry[i1] - yj * rx[i1]  # _orientation(i1, j, v)
+            if o_i1 >= 0 and o_i >= 0:
+                w_j = -(rx[i] * ry[i1] - ry[i] * rx[i1])  # _orientation(v, i, i1) > 0
+                z = (w_j * rz[j] + o_i * rz[i] + o_i1 * rz[i1]) / (w_j + o_i + o_i1)
+                score[j] = abs(hv - z)
+                inside[j] = i
+                break
+            i = i1
 
 
-@_njit
+@_njit_inline
 def _positive(rx, ry, d, j):
     """True if every new triangle (j, i, i+1) of the collapse into ring vertex j is counter-clockwise (so the
     new fan tiles v's star polygon exactly)."""
@@ -209,7 +250,7 @@ def _positive(rx, ry, d, j):
     return True
 
 
-@_njit
+@_njit_inline
 def _new_fan_within(heights, rx, ry, d, j, first, vx, vy, bound):
     """True if every new triangle (j, i, i+1) has max error <= bound; the one holding v is measured first."""
     ax, ay = rx[j] + vx, ry[j] + vy
@@ -307,8 +348,7 @@ def _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirt
             hi_z = max(hi_z, rz[i])
         if hv > hi_z + bound or hv < lo_z - bound:
             continue
-        for j in range(d):
-            score[j], inside[j] = _error_at_v(rx, ry, rz, d, j, hv)
+        _score_all(rx, ry, rz, d, hv, score, inside)
         # best first (smallest error at v); a candidate whose new fan is not positive does not count as a trial
         tried = 0
         while tried < max_trials:
@@ -360,7 +400,9 @@ def _sweep_stripes(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, di
 
 def _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, bound, max_trials, parallel):
     """One sweep over the dirty vertices (cleared as tried, set again where a one-ring changed). -> removed."""
-    start, fan, maxdeg = _fans(ctri, alive, vid.size)
+    # one private int32 count per vertex and chunk: at most FAN_COUNT_BYTES of them
+    chunks = max(1, min(FAN_CHUNKS, _num_threads(), FAN_COUNT_BYTES // max(1, 4 * vid.size))) if parallel else 1
+    start, fan, maxdeg = _fans(ctri, alive, vid.size, chunks)
     stale = np.zeros(vid.size, dtype=np.bool_)
     skipped = np.zeros(vid.size, dtype=np.bool_)
     gh, gw = heights.shape
