@@ -100,7 +100,24 @@ def _orientation(ax, ay, bx, by, cx, cy):
     return -((bx - ax) * (cy - ay) - (by - ay) * (cx - ax))
 
 
-COMPACT_BLOCKS = 256  # blocks of grid samples numbered in parallel by _compact
+COMPACT_BLOCKS = 256  # blocks of a mask counted (then numbered or gathered) in parallel
+
+
+@_njit_par
+def _block_starts(mask):
+    """Mask (n,) bool cut into COMPACT_BLOCKS blocks of `size` -> (size, first): first[b] = how many True
+    before block b (first[-1] = all of them)."""
+    n = mask.size
+    size = (n + COMPACT_BLOCKS - 1) // COMPACT_BLOCKS
+    first = np.zeros(COMPACT_BLOCKS + 1, dtype=np.int64)
+    for b in _prange(COMPACT_BLOCKS):
+        c = 0
+        for i in range(b * size, min(n, (b + 1) * size)):
+            c += mask[i]
+        first[b + 1] = c
+    for b in range(COMPACT_BLOCKS):
+        first[b + 1] += first[b]
+    return size, first
 
 
 @_njit_par
@@ -112,15 +129,7 @@ def _compact(tris, grid_cols, nv):
     for t in _prange(m):
         for k in range(3):
             used[tris[t, k]] = True  # every writer stores True: the races agree
-    size = (nv + COMPACT_BLOCKS - 1) // COMPACT_BLOCKS
-    first = np.zeros(COMPACT_BLOCKS + 1, dtype=np.int64)
-    for b in _prange(COMPACT_BLOCKS):
-        c = 0
-        for v in range(b * size, min(nv, (b + 1) * size)):
-            c += used[v]
-        first[b + 1] = c
-    for b in range(COMPACT_BLOCKS):
-        first[b + 1] += first[b]
+    size, first = _block_starts(used)
     n = first[COMPACT_BLOCKS]
     cid = np.empty(nv, dtype=np.int32)
     vid = np.empty(n, dtype=np.int64)
@@ -147,15 +156,7 @@ def _alive_triangles(vid, ctri, alive):
     """-> (M', 3) int64 grid vertex ids of the alive triangles, in order (blocks counted, then written, in
     parallel)."""
     m = ctri.shape[0]
-    size = (m + COMPACT_BLOCKS - 1) // COMPACT_BLOCKS
-    first = np.zeros(COMPACT_BLOCKS + 1, dtype=np.int64)
-    for b in _prange(COMPACT_BLOCKS):
-        c = 0
-        for t in range(b * size, min(m, (b + 1) * size)):
-            c += alive[t]
-        first[b + 1] = c
-    for b in range(COMPACT_BLOCKS):
-        first[b + 1] += first[b]
+    size, first = _block_starts(alive)
     out = np.empty((first[COMPACT_BLOCKS], 3), dtype=np.int64)
     for b in _prange(COMPACT_BLOCKS):
         i = first[b]
