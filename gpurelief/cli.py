@@ -526,7 +526,7 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     opts = options_from_args(args)
     report = _stage_printer(args.verbose)
-    if getattr(opts, "mesh", None) == "adaptive" and args.command in ("convert", "batch"):
+    if opts.mesh == "adaptive" and args.command in ("convert", "batch"):
         from .mesh.adaptive import kernels_cached
 
         if kernels_cached() is False:

@@ -11,6 +11,8 @@ Vertices are grid samples: positions, normals and UVs are exactly the grid meshe
 """
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from ..backend import array_module
@@ -27,8 +29,6 @@ def kernels_cached() -> bool | None:
     if not rk.HAVE_NUMBA:
         return None
     try:
-        import os
-
         from . import simplify
 
         kernels = (rk.edge_level_par, rk.square_level_par, rk._walk_all, simplify._sweep_stripes)

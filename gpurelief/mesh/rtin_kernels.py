@@ -366,10 +366,15 @@ def _roots(errors: np.ndarray, real_rows: int, real_cols: int, threshold: float,
     return np.array(frontier, dtype=np.int64).reshape(-1, 6)
 
 
+def _leaf_counts(errors, roots, real_rows: int, real_cols: int, threshold: float) -> np.ndarray:
+    """-> (R,) leaf count of each subtree root, walked in parallel without writing."""
+    none = np.empty((0, 3), np.int64)
+    return _walk_all(errors, roots, real_cols, real_rows, threshold, none, np.zeros(len(roots), np.int64), 1, False)
+
+
 def count_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshold: float) -> int:
     roots = _roots(errors, real_rows, real_cols, threshold)
-    none = np.empty((0, 3), np.int64)
-    return int(_walk_all(errors, roots, real_cols, real_rows, threshold, none, np.zeros(len(roots), np.int64), 1, False).sum())
+    return int(_leaf_counts(errors, roots, real_rows, real_cols, threshold).sum())
 
 
 def emit_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshold: float) -> np.ndarray:
@@ -379,8 +384,7 @@ def emit_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshold
     count their leaves (so each knows where its triangles start), once to write them.
     """
     roots = _roots(errors, real_rows, real_cols, threshold)
-    none = np.empty((0, 3), np.int64)
-    counts = _walk_all(errors, roots, real_cols, real_rows, threshold, none, np.zeros(len(roots), np.int64), 1, False)
+    counts = _leaf_counts(errors, roots, real_rows, real_cols, threshold)
     starts = np.zeros(len(roots), dtype=np.int64)
     np.cumsum(counts[:-1], out=starts[1:])
     out = np.empty((int(counts.sum()), 3), dtype=np.int64)
