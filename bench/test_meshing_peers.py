@@ -107,7 +107,8 @@ def write_table():
     warm = fractal(300, 300)  # compile / load the numba caches outside the timings
     run_gpurelief_fast(warm, 0.001), run_gpurelief_quality(warm, 0.001)
     yield
-    if RESULTS:
+    # only a complete run replaces the table (a -k selection must not overwrite it with a few rows)
+    if len(RESULTS) == len(MESHERS) * len(MAPS) * len(SIZES) * len(ERRORS_PCT):
         suffix = "" if SIZES == [1025, 2049] else "-" + "-".join(map(str, SIZES))
         write_markdown(RESULTS, Path(__file__).parent / "results" / f"meshing-peers{suffix}.md")
 
