@@ -188,9 +188,7 @@ def adaptive_mesh(
     if effort is not None:
         from .simplify import collapse_vertices
 
-        if effort == "full":  # its result depends on the triangle order (fast's does not): one canonical order,
-            # so the GPU's RTIN triangles (emitted in another order) give the CPU's mesh
-            triangles = triangles[np.lexsort(triangles.T[::-1])]
+        # the pass does not depend on the triangle order: the GPU's RTIN triangles give the CPU's mesh
         triangles = collapse_vertices(heights, triangles, threshold, effort=effort)
 
     gh, gw = grid_size
