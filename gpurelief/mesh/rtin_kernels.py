@@ -285,7 +285,7 @@ def build_errors(heights: np.ndarray, real_rows: int, real_cols: int, limit: flo
     return errors
 
 
-@_njit
+@_njit_inline
 def _splits(errors, threshold, real_cols, real_rows, ax, ay, bx, by, cx, cy):
     """-1: wholly in the padding (drop); 1: split; 0: a leaf of the output mesh."""
     if min(ax, bx, cx) >= real_cols or min(ay, by, cy) >= real_rows:
@@ -298,42 +298,63 @@ def _splits(errors, threshold, real_cols, real_rows, ax, ay, bx, by, cx, cy):
     return 1 if (errors[sy // 2, sx // 2] > threshold or not inside) else 0
 
 
+@_njit_inline
+def _write_leaf(out, i, grid_cols, ax, ay, bx, by, cx, cy):
+    """out[i] = the triangle as vertex ids row * grid_cols + col, counter-clockwise seen from +Z (image up =
+    +Y: counter-clockwise there is clockwise in (col, row))."""
+    cross = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    ia = ay * grid_cols + ax
+    ib = by * grid_cols + bx
+    ic = cy * grid_cols + cx
+    if cross < 0:
+        out[i, 0], out[i, 1], out[i, 2] = ia, ib, ic
+    else:
+        out[i, 0], out[i, 1], out[i, 2] = ia, ic, ib
+
+
 @_njit
 def _walk(errors, root, real_cols, real_rows, threshold, out, start, grid_cols, write):
     """Top-down refinement of one root triangle: split while its hypotenuse midpoint's error > threshold.
 
-    Leaves are counted, and when `write` stored from out[start] as vertex ids row * grid_cols + col,
-    counter-clockwise seen from +Z (image up = +Y). -> leaf count.
+    Leaves are counted, and when `write` stored from out[start] (_write_leaf). -> leaf count. Children at the
+    finest level (legs 1) are leaves: they are taken at once, not pushed (half the nodes of a dense mesh).
     """
     stack = np.empty((256, 6), dtype=np.int64)
-    stack[0] = root
+    for q in range(6):
+        stack[0, q] = root[q]
     top = 1
     count = 0
     while top > 0:
         top -= 1
-        ax, ay, bx, by, cx, cy = stack[top]
+        ax, ay, bx, by = stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3]
+        cx, cy = stack[top, 4], stack[top, 5]
         k = _splits(errors, threshold, real_cols, real_rows, ax, ay, bx, by, cx, cy)
         if k < 0:
             continue
-        if k > 0:
-            mx = (ax + bx) // 2
-            my = (ay + by) // 2
-            stack[top] = (cx, cy, ax, ay, mx, my)
-            stack[top + 1] = (bx, by, cx, cy, mx, my)
-            top += 2
+        if k == 0:
+            if write:
+                _write_leaf(out, start + count, grid_cols, ax, ay, bx, by, cx, cy)
+            count += 1
             continue
-        if write:
-            # y = -row in the model, so counter-clockwise there is clockwise in (col, row)
-            cross = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
-            ia = ay * grid_cols + ax
-            ib = by * grid_cols + bx
-            ic = cy * grid_cols + cx
-            i = start + count
-            if cross < 0:
-                out[i, 0], out[i, 1], out[i, 2] = ia, ib, ic
-            else:
-                out[i, 0], out[i, 1], out[i, 2] = ia, ic, ib
-        count += 1
+        mx = (ax + bx) // 2
+        my = (ay + by) // 2
+        # children (cx, cy, ax, ay, m) and (bx, by, cx, cy, m), in the order the stack would pop them
+        if ((cx + ax) & 1) != 0 or ((cy + ay) & 1) != 0:  # finest: leaves, unless wholly in the padding
+            if min(bx, cx, mx) < real_cols and min(by, cy, my) < real_rows:
+                if write:
+                    _write_leaf(out, start + count, grid_cols, bx, by, cx, cy, mx, my)
+                count += 1
+            if min(cx, ax, mx) < real_cols and min(cy, ay, my) < real_rows:
+                if write:
+                    _write_leaf(out, start + count, grid_cols, cx, cy, ax, ay, mx, my)
+                count += 1
+            continue
+        stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3] = cx, cy, ax, ay
+        stack[top, 4], stack[top, 5] = mx, my
+        top += 1
+        stack[top, 0], stack[top, 1], stack[top, 2], stack[top, 3] = bx, by, cx, cy
+        stack[top, 4], stack[top, 5] = mx, my
+        top += 1
     return count
 
 
