@@ -56,13 +56,13 @@ def run_gpurelief(h, e):
 def run_gpurelief_fast(h, e):
     """RTIN + the fast quality pass (--quality-pass fast: one sweep, best candidate per vertex)."""
     tris, threshold = rtin_triangles(h, max_error=e)
-    return collapse_vertices(h, tris, threshold, effort="fast")
+    return collapse_vertices(h, tris, threshold, effort="fast", rtin=True)
 
 
 def run_gpurelief_quality(h, e):
     """RTIN + the full quality pass (--quality-pass full: sweeps until no vertex can go)."""
     tris, threshold = rtin_triangles(h, max_error=e)
-    return collapse_vertices(h, tris, threshold, effort="full")
+    return collapse_vertices(h, tris, threshold, effort="full", rtin=True)
 
 
 def grid_vertices(h):

@@ -9,7 +9,15 @@ pytest.importorskip("numba", reason="the quality pass is compiled with numba (pi
 
 from gpurelief.errors import OptionError
 from gpurelief.mesh.adaptive import adaptive_mesh, quality_effort, rtin_triangles
-from gpurelief.mesh.simplify import _clip, _fan_triangle_error, _score_all, collapse_vertices, mesh_max_error
+from gpurelief.mesh.simplify import (
+    TIE_MARGIN,
+    _choose,
+    _clip,
+    _fan_triangle_error,
+    _score_all,
+    collapse_vertices,
+    mesh_max_error,
+)
 from gpurelief.types import Heightfield
 
 from heightmaps import fractal, step_edges
@@ -100,6 +108,100 @@ def test_scoring_all_candidates_in_one_turn_matches_a_search_per_candidate():
         checked += 1
 
 
+def grid_ring(heights_shape, used, x, y):
+    """The ring _fine_collapses assumes for finest vertex (x, y) of RTIN's mesh, as a set of grid ids."""
+    gw = heights_shape[1]
+    axis = {(y + dy) * gw + x + dx for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1))}
+    if (x & 1) and (y & 1):
+        corners = {(y + dy) * gw + x + dx for dx in (-1, 1) for dy in (-1, 1)}
+        return corners | {w for w in axis if used[w]}
+    return axis
+
+
+@pytest.mark.parametrize("case", ["fractal", "steps", "8-bit", "padded"])
+def test_finest_rtin_vertices_have_the_ring_phase_one_assumes(case):
+    """_fine_collapses builds the rings of RTIN's finest vertices from the grid: x xor y odd -> the 4 axis
+    neighbours; both odd -> the 4 corners and the used axis neighbours. Checked against the triangles for every
+    such vertex, on 2^k+1 grids and on grids RTIN pads."""
+    heights = {"fractal": lambda: fractal(257, 257, seed=8), "steps": lambda: step_edges(257, 257, seed=8),
+               "8-bit": lambda: np.round(fractal(257, 280, seed=2) * 255) / 255,
+               "padded": lambda: step_edges(301, 203, seed=3)}[case]()
+    gh, gw = heights.shape
+    checked = 0
+    for bound in (0.0, 0.0005, 0.003):
+        tris, _ = rtin_triangles(heights, max_error=bound)
+        used = np.zeros(heights.size, dtype=bool)
+        used[tris.ravel()] = True
+        neighbours = [set() for _ in range(heights.size)]
+        for a, b, c in tris:
+            neighbours[a] |= {b, c}
+            neighbours[b] |= {a, c}
+            neighbours[c] |= {a, b}
+        for v in np.flatnonzero(used):
+            y, x = divmod(int(v), gw)
+            if 0 < x < gw - 1 and 0 < y < gh - 1 and (x | y) & 1:
+                assert neighbours[v] == grid_ring(heights.shape, used, x, y), (bound, x, y)
+                checked += 1
+    assert checked > 10000
+
+
+def test_tight_ring_shortcut_decides_as_the_rasteriser():
+    """_choose skips rasterising when every ring offset is within 1 and no ring edge passes over a sample: v's
+    error then decides. On random tight and loose rings, it must choose the candidate the rasteriser does."""
+    rng = np.random.default_rng(9)
+    around = [(-1, -1), (-1, 0), (-1, 1), (0, 1), (1, 1), (1, 0), (1, -1), (0, -1)]  # counter-clockwise from +Z
+    far = [(-2, -1), (-1, 2), (2, 1), (1, -2)]
+    compared = tight_ones = 0
+    for _ in range(3000):
+        keep = [o for o in around if rng.random() < 0.75]
+        if rng.random() < 0.3:
+            keep = sorted(keep + [far[int(rng.integers(4))]], key=lambda o: -np.arctan2(o[1], o[0]) % (2 * np.pi))
+        d = len(keep)
+        if d < 3:
+            continue
+        rx = np.array([o[0] for o in keep], dtype=np.int64)
+        ry = np.array([o[1] for o in keep], dtype=np.int64)
+        if any(rx[i] * ry[(i + 1) % d] - ry[i] * rx[(i + 1) % d] >= 0 for i in range(d)):
+            continue  # not a star around v
+        grid = (rng.random((5, 5)) * 0.05 + 0.01 * np.arange(5)[:, None]).astype(np.float32)
+        vx = vy = 2
+        rz = np.array([grid[vy + o[1], vx + o[0]] for o in keep], dtype=np.float64)
+        hv = float(grid[vy, vx])
+        bound = float(rng.choice([0.005, 0.02, 0.05]))
+        picks = []
+        for tight in (True, False):
+            score = np.empty(d)
+            inside = np.empty(d, dtype=np.int64)
+            picks.append(_choose(grid, rx, ry, rz, d, vx, vy, hv, bound, TIE_MARGIN, tight and max(
+                np.abs(rx).max(), np.abs(ry).max()) <= 1, 8, score, inside))
+        assert picks[0] == picks[1], (keep, grid, bound)
+        compared += 1
+        tight_ones += picks[0] >= 0 and max(np.abs(rx).max(), np.abs(ry).max()) <= 1
+    assert compared > 1000 and tight_ones > 100
+
+
+@pytest.mark.parametrize("effort", ["fast", "full"])
+@pytest.mark.parametrize("case", ["fractal", "steps", "8-bit", "padded"])
+def test_rtin_pass_keeps_the_bound_and_removes_more_than_the_plain_sweep(effort, case):
+    """collapse_vertices(rtin=True): finest vertices first (grid-decided), then the sweep. A valid cover within
+    the bound, on dense and coarse bounds and on a grid RTIN pads; at least as good as the plain sweep."""
+    if case == "fractal":
+        heights, bounds = fractal(300, 257, seed=8), (0.0002, 0.002)
+    elif case == "steps":
+        heights, bounds = step_edges(280, 257, seed=8), (0.0002, 0.004)
+    elif case == "8-bit":
+        heights, bounds = np.round(fractal(257, 280, seed=2) * 255) / 255, (0.0, 1 / 255)
+    else:
+        heights, bounds = step_edges(301, 203, seed=3), (0.0005, 0.003)
+    for bound in bounds:
+        rtin, threshold = rtin_triangles(heights, max_error=bound)
+        plain = collapse_vertices(heights, rtin, threshold, effort=effort)
+        finest_first = collapse_vertices(heights, rtin, threshold, effort=effort, rtin=True)
+        assert_valid_cover(heights, finest_first, threshold + 1e-12)  # 0: the metric's barycentric rounding
+        assert mesh_max_error(heights, finest_first) <= threshold
+        assert len(finest_first) <= 1.02 * len(plain) < len(rtin)
+
+
 @pytest.mark.parametrize("kind", MAPS)
 @pytest.mark.parametrize("pct", [0.5, 0.05])
 def test_fast_and_full_passes_keep_the_bound_and_full_removes_at_least_as_much(kind, pct):
@@ -132,19 +234,20 @@ def canonical(triangles):
     return sorted(tuple(np.roll(t, -int(np.argmin(t)))) for t in np.asarray(triangles, dtype=np.int64))
 
 
+@pytest.mark.parametrize("rtin", [False, True])
 @pytest.mark.parametrize("effort", ["fast", "full"])
-def test_pass_result_does_not_depend_on_the_triangle_order(effort):
+def test_pass_result_does_not_depend_on_the_triangle_order(effort, rtin):
     """The GPU emits RTIN's triangles in another order than numba: the pass must give one mesh for any order
     (rings start at their smallest vertex, so equal scores break ties alike). Quantised heights make ties common."""
     heights = np.round(step_edges(150, 170, seed=9) * 255) / 255  # an 8-bit depth map
     bound = 0.004
-    rtin, _ = rtin_triangles(heights, max_error=bound)
+    triangles, _ = rtin_triangles(heights, max_error=bound)
     rng = np.random.default_rng(2)
-    shuffled = rtin[rng.permutation(len(rtin))]
+    shuffled = triangles[rng.permutation(len(triangles))]
     shuffled = np.stack([np.roll(t, -int(k)) for t, k in zip(shuffled, rng.integers(0, 3, len(shuffled)))])
-    a = collapse_vertices(heights, rtin, bound, effort=effort)
-    b = collapse_vertices(heights, shuffled, bound, effort=effort)
-    assert len(a) < 0.8 * len(rtin)
+    a = collapse_vertices(heights, triangles, bound, effort=effort, rtin=rtin)
+    b = collapse_vertices(heights, shuffled, bound, effort=effort, rtin=rtin)
+    assert len(a) < 0.8 * len(triangles)
     assert canonical(a) == canonical(b)
 
 
@@ -160,13 +263,14 @@ def test_parallel_sweep_gives_the_same_mesh_on_any_number_of_threads():
     previous = numba.get_num_threads()
     try:
         numba.set_num_threads(1)
-        one = collapse_vertices(heights, rtin, bound, effort="fast")
+        one = [collapse_vertices(heights, rtin, bound, effort="fast", rtin=r) for r in (False, True)]
         numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
-        many = collapse_vertices(heights, rtin, bound, effort="fast")
+        many = [collapse_vertices(heights, rtin, bound, effort="fast", rtin=r) for r in (False, True)]
     finally:
         numba.set_num_threads(previous)
-    assert_valid_cover(heights, many, bound)
-    assert canonical(one) == canonical(many)
+    for a, b in zip(one, many):
+        assert_valid_cover(heights, b, bound)
+        assert canonical(a) == canonical(b)
 
 
 def test_quality_pass_with_a_zero_bound_merges_only_coplanar_samples():

@@ -189,7 +189,7 @@ def adaptive_mesh(
         from .simplify import collapse_vertices
 
         # the pass does not depend on the triangle order: the GPU's RTIN triangles give the CPU's mesh
-        triangles = collapse_vertices(heights, triangles, threshold, effort=effort)
+        triangles = collapse_vertices(heights, triangles, threshold, effort=effort, rtin=True)
 
     gh, gw = grid_size
     used = xp.zeros(gh * gw, dtype=bool)
