@@ -12,6 +12,7 @@ from gpurelief.mesh.adaptive import adaptive_mesh, quality_effort, rtin_triangle
 from gpurelief.mesh.simplify import (
     TIE_MARGIN,
     _choose,
+    _clearly_kept,
     _clip,
     _fan_triangle_error,
     _score_all,
@@ -143,6 +144,44 @@ def test_finest_rtin_vertices_have_the_ring_phase_one_assumes(case):
                 assert neighbours[v] == grid_ring(heights.shape, used, x, y), (bound, x, y)
                 checked += 1
     assert checked > 10000
+
+
+def test_clearly_kept_rejects_only_vertices_no_candidate_can_take():
+    """_clearly_kept reads a finest vertex's 3 x 3 neighbourhood before its ring is built: whenever it says kept,
+    every candidate of the ring RTIN gives that vertex (x xor y odd: the 4 axis neighbours; both odd: the 4
+    corners and any subset of the axis neighbours) must score above the bound in _score_all; for x xor y odd it
+    must also say kept whenever every candidate scores clearly above the bound (it has to do its job)."""
+    rng = np.random.default_rng(5)
+    bound = 0.05
+    limit = bound + TIE_MARGIN
+    around = [("NW", (-1, -1)), ("W", (-1, 0)), ("SW", (-1, 1)), ("S", (0, 1)), ("SE", (1, 1)), ("E", (1, 0)),
+              ("NE", (1, -1)), ("N", (0, -1))]  # counter-clockwise seen from +Z
+    kept = {"edge": 0, "square": 0}
+    for trial in range(4000):
+        heights = rng.random((3, 3)) * rng.choice([0.1, 0.3, 1.0])
+        if trial % 3 == 0:  # near-planar neighbourhoods, where collapses pass
+            heights = 0.2 * np.add.outer(np.arange(3), 0.5 * np.arange(3)) + 0.02 * rng.random((3, 3))
+        grid = heights.astype(np.float32)
+        kind = "edge" if trial % 2 else "square"
+        x = y = 1  # read at a 3 x 3 window: the parity is the caller's
+        if kind == "edge":
+            ring = [off for name, off in around if len(name) == 1]
+        else:
+            keep = {name for name, _ in around if len(name) == 1 and rng.random() < 0.5}
+            ring = [off for name, off in around if len(name) == 2 or name in keep]
+        rx = np.array([o[0] for o in ring], dtype=np.int64)
+        ry = np.array([o[1] for o in ring], dtype=np.int64)
+        rz = np.array([grid[y + o[1], x + o[0]] for o in ring], dtype=np.float64)
+        hv = float(grid[y, x])
+        score = np.empty(len(ring))
+        inside = np.empty(len(ring), dtype=np.int64)
+        _score_all(rx, ry, rz, len(ring), hv, score, inside)
+        if _clearly_kept(grid, x, y, hv, limit, kind == "square"):
+            kept[kind] += 1
+            assert score.min() > bound, (kind, ring, grid)
+        elif kind == "edge":
+            assert score.min() <= limit + 1e-12, (ring, grid)
+    assert kept["edge"] > 200 and kept["square"] > 200
 
 
 def test_tight_ring_shortcut_decides_as_the_rasteriser():

@@ -346,6 +346,34 @@ FINE_DX = np.array([-1, -1, -1, 0, 1, 1, 1, 0], dtype=np.int64)  # NW W SW S SE 
 FINE_DY = np.array([-1, 0, 1, 1, 1, 0, -1, -1], dtype=np.int64)
 
 
+@_njit_inline
+def _clearly_kept(heights, x, y, hv, limit, square):
+    """True if finest vertex (x, y) of RTIN's mesh (ring as in _fine_collapses) has no collapse whose error at
+    v itself is <= limit: a collapse into ring vertex X puts v on the segment to X's opposite (mean of the
+    two), or, for a square vertex whose opposite axis neighbour is unused, in the triangle of X and the two
+    corners beside it (weights 1/2, 1/4, 1/4); both are counted, whichever the mesh uses. Read from the 3 x 3
+    neighbourhood, before the ring is built (most finest vertices of a dense mesh stay)."""
+    n = np.float64(heights[y - 1, x])
+    s = np.float64(heights[y + 1, x])
+    w = np.float64(heights[y, x - 1])
+    e = np.float64(heights[y, x + 1])
+    if abs(hv - 0.5 * (w + e)) <= limit or abs(hv - 0.5 * (n + s)) <= limit:
+        return False
+    if not square:
+        return True
+    nw = np.float64(heights[y - 1, x - 1])
+    ne = np.float64(heights[y - 1, x + 1])
+    sw = np.float64(heights[y + 1, x - 1])
+    se = np.float64(heights[y + 1, x + 1])
+    if abs(hv - 0.5 * (nw + se)) <= limit or abs(hv - 0.5 * (ne + sw)) <= limit:
+        return False
+    if abs(hv - 0.5 * e - 0.25 * (nw + sw)) <= limit or abs(hv - 0.5 * w - 0.25 * (ne + se)) <= limit:
+        return False
+    if abs(hv - 0.5 * n - 0.25 * (sw + se)) <= limit or abs(hv - 0.5 * s - 0.25 * (nw + ne)) <= limit:
+        return False
+    return True
+
+
 @_njit_par
 def _fine_collapses(heights, used, target, touched, square, bound, margin, max_trials):
     """Phase 1 of the pass on RTIN's own mesh, for one class of its finest vertices (not on the border):
@@ -373,6 +401,9 @@ def _fine_collapses(heights, used, target, touched, square, bound, margin, max_t
             v = y * gw + x
             if not used[v] or (square and touched[v]):
                 continue
+            hv = np.float64(heights[y, x])
+            if _clearly_kept(heights, x, y, hv, bound + margin, square):
+                continue
             d = 0
             if square:
                 for k in range(8):
@@ -391,7 +422,6 @@ def _fine_collapses(heights, used, target, touched, square, bound, margin, max_t
                     rx[d], ry[d], ids[d] = dx, dy, (y + dy) * gw + (x + dx)
                     rz[d] = heights[y + dy, x + dx]
                     d += 1
-            hv = np.float64(heights[y, x])
             chosen = _choose(heights, rx, ry, rz, d, x, y, hv, bound, margin, True, max_trials, score, inside)
             if chosen < 0:
                 continue
