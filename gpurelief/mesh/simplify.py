@@ -14,7 +14,7 @@ under u's new fan (integer orientation tests and one interpolation), and only th
 rasterised (row spans, early exit above the bound). A vertex is retried only when its one-ring changed.
 On RTIN's own mesh (rtin=True) the finest vertices go first, in two independent classes decided from the grid
 alone (_fine_collapses: their rings are known), and the sweep then tries only the others and those whose ring
-changed. Finest first is also the better greedy order: 0.76-0.87x pydelatin's triangles on the benchmark maps
+changed. Finest first is also the better greedy order: 0.76-1.08x pydelatin's triangles on the benchmark maps
 where the row-major sweep of every vertex gave 0.77-1.17x.
 
 Parallel: rows are cut into stripes that all run in parallel: a vertex whose one-ring lies inside its stripe's
@@ -26,7 +26,7 @@ Effort: every candidate of a vertex is scored by the error at v (one point locat
 the best ones are rasterised first. "fast" = one sweep, only the best positive candidate is rasterised (on the
 benchmark maps, with rtin=True: RTIN's 1.0-2.1x pydelatin's triangle count becomes 0.76-1.08x). "full" = sweeps
 that rasterise candidates best first until one passes, repeated until nothing more collapses (0.56-0.86x,
-1.3-2.2x the time of "fast").
+1.2-2.5x the time of "fast").
 """
 from __future__ import annotations
 
@@ -341,7 +341,7 @@ def _choose(heights, rx, ry, rz, d, vx, vy, hv, bound, margin, tight, max_trials
 
 
 # RTIN's finest vertices: ring offsets (col, row) counter-clockwise seen from +Z (clockwise in (col, row)),
-# starting at the smallest vertex id (as _sweep_range's rings do); corners first in FINE_CORNER
+# starting at the smallest vertex id (as _sweep_range's rings do); odd entries are the axis neighbours
 FINE_DX = np.array([-1, -1, -1, 0, 1, 1, 1, 0], dtype=np.int64)  # NW W SW S SE E NE N
 FINE_DY = np.array([-1, 0, 1, 1, 1, 0, -1, -1], dtype=np.int64)
 
