@@ -219,6 +219,20 @@ def test_tight_ring_shortcut_decides_as_the_rasteriser():
     assert compared > 1000 and tight_ones > 100
 
 
+def test_rtin_pass_refuses_a_mesh_that_is_not_rtins():
+    """rtin=True assumes RTIN's rings; a grid cut along one diagonal everywhere has other rings, and there two
+    collapsed vertices meet in one triangle: an error, never a broken mesh (the plain pass handles it)."""
+    n = 9
+    heights = np.zeros((n, n), dtype=np.float32)
+    cells = [(y * n + x, y * n + x + n, y * n + x + 1, y * n + x + n + 1) for y in range(n - 1) for x in range(n - 1)]
+    triangles = np.array([t for a, c, b, d in cells for t in ((a, c, b), (b, c, d))], dtype=np.int64)
+    with pytest.raises(ValueError, match="not RTIN's mesh"):
+        collapse_vertices(heights, triangles, 0.01, rtin=True)
+    plain = collapse_vertices(heights, triangles, 0.01)
+    assert_valid_cover(heights, plain, 0.01)
+    assert len(plain) < len(triangles)
+
+
 @pytest.mark.parametrize("effort", ["fast", "full"])
 @pytest.mark.parametrize("case", ["fractal", "steps", "8-bit", "padded"])
 def test_rtin_pass_keeps_the_bound_and_removes_more_than_the_plain_sweep(effort, case):
