@@ -29,9 +29,8 @@ numba = pytest.importorskip("numba")
 pydelatin = pytest.importorskip("pydelatin")
 pymartini = pytest.importorskip("pymartini")
 
-from gpurelief.mesh.adaptive import rtin_triangles  # noqa: E402
+from gpurelief.mesh.adaptive import adaptive_triangles  # noqa: E402
 from gpurelief.mesh.metrics import vertical_error  # noqa: E402
-from gpurelief.mesh.simplify import collapse_vertices  # noqa: E402
 
 SIZES = [int(s) for s in os.environ.get("GPURELIEF_BENCH_SIZES", "1025,2049").split(",")]
 ERRORS_PCT = [0.5, 0.1, 0.01]
@@ -49,20 +48,17 @@ def heights_for(kind: str, n: int) -> np.ndarray:
 
 def run_gpurelief(h, e):
     """-> triangles as vertex ids row * W + col (the vertices are the grid samples; ids -> coordinates untimed)."""
-    tris, _ = rtin_triangles(h, max_error=e)
-    return tris
+    return adaptive_triangles(h, max_error=e, quality_pass="off")[0]
 
 
 def run_gpurelief_fast(h, e):
     """RTIN + the fast quality pass (--quality-pass fast: one sweep, best candidate per vertex)."""
-    tris, threshold = rtin_triangles(h, max_error=e)
-    return collapse_vertices(h, tris, threshold, effort="fast", rtin=True)
+    return adaptive_triangles(h, max_error=e, quality_pass="fast")[0]
 
 
 def run_gpurelief_quality(h, e):
     """RTIN + the full quality pass (--quality-pass full: sweeps until no vertex can go)."""
-    tris, threshold = rtin_triangles(h, max_error=e)
-    return collapse_vertices(h, tris, threshold, effort="full", rtin=True)
+    return adaptive_triangles(h, max_error=e, quality_pass="full")[0]
 
 
 def grid_vertices(h):

@@ -21,6 +21,7 @@ from ..errors import OptionError, require
 from ..types import Heightfield, Mesh
 from . import rtin_gpu
 from . import rtin_kernels as rk
+from .workspace import workspace
 
 
 def kernels_cached() -> bool | None:
@@ -85,14 +86,17 @@ def _padded(heights, xp=np):
 
 
 def rtin_triangles(
-    heights: np.ndarray, *, max_error: float | None = None, max_triangles: int | None = None
+    heights: np.ndarray, *, max_error: float | None = None, max_triangles: int | None = None, scratch: bool = False
 ) -> tuple[np.ndarray, float]:
     """(GH, GW) float32 heights -> ((M, 3) int64 vertex ids row*GW+col, counter-clockwise seen from +Z,
     threshold used), in height units.
 
     max_error: every sample's |height - mesh| stays <= it. max_triangles: at most this many triangles
     (the threshold is raised until they fit). Both: the bound is raised only if needed to fit the count.
+    scratch: the triangles live in this thread's workspace (mesh/workspace.py) and are overwritten by the next
+    scratch call: for a caller that consumes them at once (adaptive_triangles).
     """
+    ws = workspace() if scratch else None
     if not rk.HAVE_NUMBA:  # the plain-Python kernels are correct but far too slow beyond toy grids
         require("numba", "fast", purpose="--mesh adaptive")
     heights = np.ascontiguousarray(heights, dtype=np.float32)
@@ -101,15 +105,31 @@ def rtin_triangles(
     rows, cols = gh - 1, gw - 1
     if max_triangles is None:
         threshold = float(max_error if max_error is not None else 0.0)
-        errors = rk.build_errors(padded, rows, cols, threshold)
+        errors = rk.build_errors(padded, rows, cols, threshold, ws)
     else:
-        errors = rk.build_errors(padded, rows, cols, np.inf)
+        errors = rk.build_errors(padded, rows, cols, np.inf, ws)
         threshold = _threshold_for_count(errors, rows, cols, max_triangles)
         if max_error is not None:
             threshold = max(threshold, float(max_error))
     if not np.isfinite(threshold):  # e.g. a flat relief: keep the sizing bound of emit_triangles finite
         threshold = float(np.max(errors, where=np.isfinite(errors), initial=0.0))
-    return rk.emit_triangles(errors, rows, cols, threshold), threshold
+    return rk.emit_triangles(errors, rows, cols, threshold, ws), threshold
+
+
+def adaptive_triangles(
+    heights: np.ndarray, *, max_error: float | None = None, max_triangles: int | None = None,
+    quality_pass: bool | str | None = DEFAULT_QUALITY_PASS,
+) -> tuple[np.ndarray, float]:
+    """RTIN, then the quality pass (mesh/simplify.py) unless it is off: -> ((M, 3) int64 vertex ids, threshold).
+    With a pass, RTIN's triangles are scratch (only the pass's result is allocated for the caller)."""
+    effort = quality_effort(quality_pass)
+    triangles, threshold = rtin_triangles(heights, max_error=max_error, max_triangles=max_triangles,
+                                          scratch=effort is not None)
+    if effort is not None:
+        from .simplify import collapse_vertices
+
+        triangles = collapse_vertices(heights, triangles, threshold, effort=effort, rtin=True)
+    return triangles, threshold
 
 
 def _threshold_for_count(errors: np.ndarray, rows: int, cols: int, max_triangles: int) -> float:
@@ -180,16 +200,16 @@ def adaptive_mesh(
         threshold = float(bound if bound is not None else 0.0)
         triangles = rtin_gpu.rtin_triangles_gpu(heights, max_error=threshold, xp=device.xp, launch=device.launch)
         if effort is not None:  # the quality pass runs on the CPU: go on there with the device's triangles
+            from .simplify import collapse_vertices
+
             triangles, heights, on_device = _host(triangles), _host(heights), False
+            # the pass does not depend on the triangle order: the GPU's RTIN triangles give the CPU's mesh
+            triangles = collapse_vertices(heights, triangles, threshold, effort=effort, rtin=True)
     else:
         heights = _host(heights)  # a device heightfield in a mode the GPU mesher does not cover
-        triangles, threshold = rtin_triangles(heights, max_error=bound, max_triangles=max_triangles)
+        triangles, threshold = adaptive_triangles(heights, max_error=bound, max_triangles=max_triangles,
+                                                  quality_pass=quality_pass)
     xp, array_ops = (device.xp, device.ops) if on_device else (np, ops)
-    if effort is not None:
-        from .simplify import collapse_vertices
-
-        # the pass does not depend on the triangle order: the GPU's RTIN triangles give the CPU's mesh
-        triangles = collapse_vertices(heights, triangles, threshold, effort=effort, rtin=True)
 
     gh, gw = grid_size
     used = xp.zeros(gh * gw, dtype=bool)

@@ -264,7 +264,7 @@ def bound_slack(heights_max_abs: float) -> float:
     return BOUND_SLACK * float(heights_max_abs)
 
 
-def build_errors(heights: np.ndarray, real_rows: int, real_cols: int, limit: float) -> np.ndarray:
+def build_errors(heights: np.ndarray, real_rows: int, real_cols: int, limit: float, ws=None) -> np.ndarray:
     """Padded (S+1, S+1) float32 heights -> (S+1, S+1) float64 vertex errors (see module docstring).
 
     real_rows / real_cols: last real row / column; samples beyond them are padding and never measured.
@@ -272,9 +272,13 @@ def build_errors(heights: np.ndarray, real_rows: int, real_cols: int, limit: flo
     value (either exact or bounded from the children, see _vertex_error): "errors > limit" is exactly the
     exact pyramid's, so emit/count at threshold == limit only. limit = inf: exact everywhere (--max-triangles
     bisects on the values).
+    ws: a mesh.workspace.Workspace to take the array from (scratch, overwritten by the next such call).
     """
     size = heights.shape[0] - 1
-    errors = np.zeros(heights.shape, dtype=np.float64)
+    if ws is None:
+        errors = np.zeros(heights.shape, dtype=np.float64)
+    else:
+        errors = ws.get("rtin.errors", heights.shape, np.float64, fill=0.0)
     tol = bound_slack(max(abs(float(heights.max())), abs(float(heights.min()))))
     s = 1
     while s < size:
@@ -398,8 +402,8 @@ def count_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshol
     return int(_leaf_counts(errors, roots, real_rows, real_cols, threshold).sum())
 
 
-def emit_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshold: float) -> np.ndarray:
-    """-> (M, 3) int64 vertex ids into the real (real_rows+1, real_cols+1) grid.
+def emit_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshold: float, ws=None) -> np.ndarray:
+    """-> (M, 3) int64 vertex ids into the real (real_rows+1, real_cols+1) grid (scratch from `ws` if given).
 
     The top levels are expanded serially into subtree roots; the subtrees are walked in parallel twice: once to
     count their leaves (so each knows where its triangles start), once to write them.
@@ -408,7 +412,8 @@ def emit_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshold
     counts = _leaf_counts(errors, roots, real_rows, real_cols, threshold)
     starts = np.zeros(len(roots), dtype=np.int64)
     np.cumsum(counts[:-1], out=starts[1:])
-    out = np.empty((int(counts.sum()), 3), dtype=np.int64)
+    shape = (int(counts.sum()), 3)
+    out = np.empty(shape, dtype=np.int64) if ws is None else ws.get("rtin.triangles", shape, np.int64)
     _walk_all(errors, roots, real_cols, real_rows, threshold, out, starts, real_cols + 1, True)
     return out
 

@@ -33,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 from .rtin_kernels import _njit, _njit_inline, _njit_par, _prange, plane_through, span_max_deviation
+from .workspace import workspace
 
 try:
     from numba import get_num_threads as _num_threads
@@ -127,32 +128,31 @@ def _block_starts(mask):
 
 
 @_njit_par
-def _mark_used(tris, nv):
-    """-> (nv,) bool: the grid samples some triangle uses."""
-    used = np.zeros(nv, dtype=np.bool_)
+def _mark_used_into(tris, used):
     for t in _prange(tris.shape[0]):
         for k in range(3):
             used[tris[t, k]] = True  # every writer stores True: the races agree
+
+
+def _alloc(ws, name, shape, dtype, fill=None):
+    """A scratch array from workspace `ws` (mesh/workspace.py), or a fresh one when ws is None."""
+    if ws is not None:
+        return ws.get(name, shape, dtype, fill=fill)
+    if fill is None:
+        return np.empty(shape, dtype=dtype)
+    return np.full(shape, fill, dtype=dtype)
+
+
+def _mark_used(tris, nv, ws=None):
+    """-> (nv,) bool: the grid samples some triangle uses."""
+    used = _alloc(ws, "used", nv, np.bool_, False)
+    _mark_used_into(tris, used)
     return used
 
 
 @_njit_par
-def _compact(tris, grid_cols, used, target):
-    """Grid vertex ids -> (used vertex ids ascending (N,) int64, their rows and columns (N,) int32, triangles
-    as indices into them (M, 3) int32, alive (M,) bool, bad: triangles that held two collapsed vertices).
-    Parallel: count per block, number per block, remap.
-
-    target (size 0: none): grid vertex v -> the vertex it collapses into (-1: stays); then `used` must already
-    exclude the collapsed ones, each triangle holds at most one of them, and a triangle that holds both v and
-    target[v] dies (_fine_collapses)."""
+def _compact_into(tris, grid_cols, used, target, size, first, cid, vid, vrow, vcol, ctri, alive, bad):
     nv = used.size
-    m = tris.shape[0]
-    size, first = _block_starts(used)
-    n = first[COMPACT_BLOCKS]
-    cid = np.empty(nv, dtype=np.int32)
-    vid = np.empty(n, dtype=np.int64)
-    vrow = np.empty(n, dtype=np.int32)
-    vcol = np.empty(n, dtype=np.int32)
     for b in _prange(COMPACT_BLOCKS):
         c = first[b]
         for v in range(b * size, min(nv, (b + 1) * size)):
@@ -162,40 +162,59 @@ def _compact(tris, grid_cols, used, target):
                 vrow[c] = v // grid_cols
                 vcol[c] = v % grid_cols
                 c += 1
-    ctri = np.empty((m, 3), dtype=np.int32)
-    alive = np.ones(m, dtype=np.bool_)
-    bad = np.zeros(m if target.size > 0 else 0, dtype=np.bool_)
     mapped = target.size > 0
-    for t in _prange(m):
+    for t in _prange(tris.shape[0]):
         a, b, c = tris[t, 0], tris[t, 1], tris[t, 2]
+        live = True
         if mapped:
             ta, tb, tc = target[a], target[b], target[c]
             if ta >= 0:
-                alive[t] = ta != b and ta != c
+                live = ta != b and ta != c
                 a = ta
             elif tb >= 0:
-                alive[t] = tb != a and tb != c
+                live = tb != a and tb != c
                 b = tb
             elif tc >= 0:
-                alive[t] = tc != a and tc != b
+                live = tc != a and tc != b
                 c = tc
-        if alive[t] and not (used[a] and used[b] and used[c]):  # two collapsed vertices: not RTIN's mesh
-            bad[t] = True
-            alive[t] = False
-        if alive[t]:
+            if live and not (used[a] and used[b] and used[c]):  # two collapsed vertices: not RTIN's mesh
+                bad[t] = True
+                live = False
+        alive[t] = live
+        if live:
             ctri[t, 0], ctri[t, 1], ctri[t, 2] = cid[a], cid[b], cid[c]
         else:
             ctri[t, 0] = ctri[t, 1] = ctri[t, 2] = 0
+
+
+def _compact(tris, grid_cols, used, target, ws=None):
+    """Grid vertex ids -> (used vertex ids ascending (N,) int64, their rows and columns (N,) int32, triangles
+    as indices into them (M, 3) int32, alive (M,) bool, bad: triangles that held two collapsed vertices).
+    Parallel: count per block, number per block, remap.
+
+    target (size 0: none): grid vertex v -> the vertex it collapses into (-1: stays); then `used` must already
+    exclude the collapsed ones, each triangle holds at most one of them, and a triangle that holds both v and
+    target[v] dies (_fine_collapses).
+    Arrays come from the workspace `ws` (or numpy), never from inside the compiled code: numba's allocator
+    neither reuses large blocks nor asks for huge pages, and first touches of fresh 4 KiB pages cost about
+    0.4 ms per MB (a 43 MB output took 18 ms in numba, 4 ms from numpy)."""
+    m = tris.shape[0]
+    size, first = _block_starts(used)
+    n = int(first[COMPACT_BLOCKS])
+    cid = _alloc(ws, "cid", used.size, np.int32)
+    vid = _alloc(ws, "vid", n, np.int64)
+    vrow = _alloc(ws, "vrow", n, np.int32)
+    vcol = _alloc(ws, "vcol", n, np.int32)
+    ctri = _alloc(ws, "ctri", (m, 3), np.int32)
+    alive = _alloc(ws, "alive", m, np.bool_)
+    bad = _alloc(ws, "bad", m if target.size > 0 else 0, np.bool_, False)
+    _compact_into(tris, grid_cols, used, target, size, first, cid, vid, vrow, vcol, ctri, alive, bad)
     return vid, vrow, vcol, ctri, alive, bad
 
 
 @_njit_par
-def _alive_triangles(vid, ctri, alive):
-    """-> (M', 3) int64 grid vertex ids of the alive triangles, in order (blocks counted, then written, in
-    parallel)."""
+def _alive_into(vid, ctri, alive, size, first, out):
     m = ctri.shape[0]
-    size, first = _block_starts(alive)
-    out = np.empty((first[COMPACT_BLOCKS], 3), dtype=np.int64)
     for b in _prange(COMPACT_BLOCKS):
         i = first[b]
         for t in range(b * size, min(m, (b + 1) * size)):
@@ -203,6 +222,14 @@ def _alive_triangles(vid, ctri, alive):
                 for k in range(3):
                     out[i, k] = vid[ctri[t, k]]
                 i += 1
+
+
+def _alive_triangles(vid, ctri, alive, dtype=np.int64):
+    """-> (M', 3) grid vertex ids of the alive triangles, in order (blocks counted, then written, in
+    parallel; the output allocated by numpy, see _compact)."""
+    size, first = _block_starts(alive)
+    out = np.empty((int(first[COMPACT_BLOCKS]), 3), dtype=dtype)
+    _alive_into(vid, ctri, alive, size, first, out)
     return out
 
 
@@ -211,19 +238,17 @@ FAN_COUNT_BYTES = 1 << 28
 
 
 @_njit_par
-def _fans(ctri, alive, n, chunks):
-    """-> (start (n+1,), fan: alive triangles of vertex c at fan[start[c]:start[c+1]] in ascending order,
-    largest degree). The triangles are cut into `chunks` ranges that count and fill in parallel, each into
-    its own slots of every list (so the order is the same for any number of chunks)."""
+def _fan_slots(ctri, alive, slot, start):
+    """Counts of each chunk's alive triangles per vertex -> where each chunk starts writing in each list (in
+    slot), the list starts (in start) -> (total, largest degree)."""
+    chunks, n = slot.shape
     m = ctri.shape[0]
     size = (m + chunks - 1) // chunks
-    slot = np.zeros((chunks, n), dtype=np.int32)
     for k in _prange(chunks):
         for t in range(k * size, min(m, (k + 1) * size)):
             if alive[t]:
                 for q in range(3):
                     slot[k, ctri[t, q]] += 1
-    start = np.empty(n + 1, dtype=np.int32)
     total = 0
     maxdeg = 0
     for c in range(n):  # counts -> where each chunk starts writing in c's list
@@ -234,7 +259,14 @@ def _fans(ctri, alive, n, chunks):
             total += here
         maxdeg = max(maxdeg, total - start[c])
     start[n] = total
-    fan = np.empty(total, dtype=np.int32)
+    return total, maxdeg
+
+
+@_njit_par
+def _fan_fill(ctri, alive, slot, fan):
+    chunks = slot.shape[0]
+    m = ctri.shape[0]
+    size = (m + chunks - 1) // chunks
     for k in _prange(chunks):
         for t in range(k * size, min(m, (k + 1) * size)):
             if alive[t]:
@@ -242,7 +274,19 @@ def _fans(ctri, alive, n, chunks):
                     c = ctri[t, q]
                     fan[slot[k, c]] = t
                     slot[k, c] += 1
-    return start, fan, maxdeg
+
+
+def _fans(ctri, alive, n, chunks, ws=None):
+    """-> (start (n+1,), fan: alive triangles of vertex c at fan[start[c]:start[c+1]] in ascending order,
+    largest degree). The triangles are cut into `chunks` ranges that count and fill in parallel, each into
+    its own slots of every list (so the order is the same for any number of chunks). Arrays from numpy (see
+    _compact)."""
+    slot = _alloc(ws, "slot", (chunks, n), np.int32, 0)
+    start = _alloc(ws, "start", n + 1, np.int32)
+    total, maxdeg = _fan_slots(ctri, alive, slot, start)
+    fan = _alloc(ws, "fan", int(total), np.int32)
+    _fan_fill(ctri, alive, slot, fan)
+    return start, fan, int(maxdeg)
 
 
 @_njit_inline
@@ -557,13 +601,13 @@ def _stripe_rows(gh, gw, triangles):
     return rows
 
 
-def _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, bound, margin, max_trials, parallel):
+def _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, bound, margin, max_trials, parallel, ws=None):
     """One sweep over the dirty vertices (cleared as tried, set again where a one-ring changed). -> removed."""
     # one private int32 count per vertex and chunk: at most FAN_COUNT_BYTES of them
     chunks = max(1, min(FAN_CHUNKS, _num_threads(), FAN_COUNT_BYTES // max(1, 4 * vid.size))) if parallel else 1
-    start, fan, maxdeg = _fans(ctri, alive, vid.size, chunks)
-    stale = np.zeros(vid.size, dtype=np.bool_)
-    skipped = np.zeros(vid.size, dtype=np.bool_)
+    start, fan, maxdeg = _fans(ctri, alive, vid.size, chunks, ws)
+    stale = _alloc(ws, "stale", vid.size, np.bool_, False)
+    skipped = _alloc(ws, "skipped", vid.size, np.bool_, False)
     gh, gw = heights.shape
     removed = 0
     rows = _stripe_rows(gh, gw, int(start[-1]) // 3)
@@ -589,10 +633,16 @@ def _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, bound, margin, max_tria
     return removed
 
 
+def vertex_id_dtype(samples: int):
+    """Grid vertex ids of a grid of `samples` samples: int32 when they fit (half the memory), else int64."""
+    return np.int32 if samples < 2 ** 31 else np.int64
+
+
 def collapse_vertices(heights: np.ndarray, triangles: np.ndarray, bound: float, *, effort: str = "fast",
                       parallel: bool = True, rtin: bool = False) -> np.ndarray:
     """(GH, GW) float32 heights, (M, 3) int64 triangles (vertex ids row*GW+col, counter-clockwise, error <= bound)
-    -> (M', 3) int64 triangles, M' <= M, still error <= bound at every sample, same border, no cracks.
+    -> (M', 3) triangles, M' <= M, still error <= bound at every sample, same border, no cracks; vertex ids
+    int32 unless the grid has 2^31 samples or more (vertex_id_dtype).
 
     effort "fast": one sweep, each vertex tries its most promising collapse only; "full": sweeps trying every
     candidate until a sweep removes under 0.1% of the vertices (fewer triangles, 1.2-2.5x the time of "fast").
@@ -606,23 +656,24 @@ def collapse_vertices(heights: np.ndarray, triangles: np.ndarray, bound: float, 
         raise ValueError(f"effort: expected one of {EFFORTS}, got {effort!r}")
     heights = np.ascontiguousarray(heights, dtype=np.float32)
     if triangles.shape[0] == 0:
-        return np.asarray(triangles, dtype=np.int64).reshape(0, 3)
+        return np.asarray(triangles, dtype=vertex_id_dtype(heights.size)).reshape(0, 3)
     triangles = np.ascontiguousarray(triangles, dtype=np.int64)
     bound = float(bound)
     # _score_all and the rasteriser interpolate in different orders: the tight-ring shortcut decides only cases
     # at least this far below the bound, the rasteriser the rest
     margin = TIE_MARGIN * float(np.max(np.abs(heights)))
     max_trials = 1 if effort == "fast" else 1 << 30
-    used = _mark_used(triangles, heights.size)
+    ws = workspace()  # scratch reused from call to call (see mesh/workspace.py); the result is fresh
+    used = _mark_used(triangles, heights.size, ws)
     if rtin:
-        target = np.full(heights.size, -1, dtype=np.int64)
-        touched = np.zeros(heights.size, dtype=np.bool_)
+        target = ws.get("target", heights.size, vertex_id_dtype(heights.size), fill=-1)
+        touched = ws.get("touched", heights.size, np.bool_, fill=False)
         for square in (False, True):
             _fine_collapses(heights, used, target, touched, square, bound, margin, max_trials)
         used &= target < 0
     else:
         target = np.empty(0, dtype=np.int64)
-    vid, vrow, vcol, ctri, alive, bad = _compact(triangles, heights.shape[1], used, target)
+    vid, vrow, vcol, ctri, alive, bad = _compact(triangles, heights.shape[1], used, target, ws)
     if bad.any():
         raise ValueError("collapse_vertices(rtin=True): these triangles are not RTIN's mesh of this grid")
     if rtin:  # the finest vertices whose ring stayed as it was are done
@@ -630,14 +681,14 @@ def collapse_vertices(heights: np.ndarray, triangles: np.ndarray, bound: float, 
     else:
         dirty = np.ones(vid.size, dtype=np.bool_)
     if effort == "fast":
-        _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, bound, margin, max_trials, parallel)
+        _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, bound, margin, max_trials, parallel, ws)
     else:
         for _ in range(64):  # each sweep retries only vertices whose one-ring changed
-            removed = _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, bound, margin, max_trials, parallel)
+            removed = _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, bound, margin, max_trials, parallel, ws)
             # the tail is long on step edges (dozens of sweeps removing a handful each): stop below 0.1%
             if removed <= FULL_MIN_GAIN * vid.size:
                 break
-    return _alive_triangles(vid, ctri, alive)
+    return _alive_triangles(vid, ctri, alive, vertex_id_dtype(heights.size))
 
 
 @_njit_par
