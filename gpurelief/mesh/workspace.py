@@ -8,7 +8,7 @@ in the kernel from one call to the next, for 210 to 590 ms in all. Reused scratc
 no stalls. This is what batch conversion of many images of one size gets, and what the benchmark measures.
 
 Only scratch lives here: every array a public function returns is freshly allocated (callers own it).
-The memory kept is bounded: GPURELIEF_WORKSPACE_MB (default 2048, 0 = keep nothing) per thread; requests past
+The memory kept is bounded: GPURELIEF_WORKSPACE_MB (default 1024, 0 = keep nothing) per thread; requests past
 the limit get fresh arrays that are not kept. release() frees this thread's arrays.
 """
 from __future__ import annotations
@@ -18,7 +18,7 @@ import threading
 
 import numpy as np
 
-DEFAULT_LIMIT_MB = 2048
+DEFAULT_LIMIT_MB = 1024
 
 
 def _limit_bytes() -> int:
