@@ -94,9 +94,10 @@ def rtin_triangles(
     max_error: every sample's |height - mesh| stays <= it. max_triangles: at most this many triangles
     (the threshold is raised until they fit). Both: the bound is raised only if needed to fit the count.
     scratch: the triangles live in this thread's workspace (mesh/workspace.py) and are overwritten by the next
-    scratch call: for a caller that consumes them at once (adaptive_triangles).
+    scratch call: for a caller that consumes them at once (adaptive_triangles). The error pyramid is always
+    scratch (it is not returned).
     """
-    ws = workspace() if scratch else None
+    ws = workspace()
     if not rk.HAVE_NUMBA:  # the plain-Python kernels are correct but far too slow beyond toy grids
         require("numba", "fast", purpose="--mesh adaptive")
     heights = np.ascontiguousarray(heights, dtype=np.float32)
@@ -113,7 +114,7 @@ def rtin_triangles(
             threshold = max(threshold, float(max_error))
     if not np.isfinite(threshold):  # e.g. a flat relief: keep the sizing bound of emit_triangles finite
         threshold = float(np.max(errors, where=np.isfinite(errors), initial=0.0))
-    return rk.emit_triangles(errors, rows, cols, threshold, ws), threshold
+    return rk.emit_triangles(errors, rows, cols, threshold, ws if scratch else None), threshold
 
 
 def adaptive_triangles(
