@@ -9,6 +9,7 @@ import pytest
 
 pytest.importorskip("numba", reason="the adaptive mesher's compiled path needs numba (pip extra [fast])")
 
+from gpurelief.backend import numpy_ops as ops
 from gpurelief.cli import main
 from gpurelief.errors import ExitStatus, OptionError
 from gpurelief.mesh.adaptive import adaptive_mesh, parse_max_error, rtin_triangles
@@ -79,12 +80,13 @@ def test_adaptive_mesh_is_crack_free_and_covers_exactly_the_grid(kind, size):
     assert length.sum() == 2 * (gh - 1) + 2 * (gw - 1)
 
 
-def test_adaptive_vertices_are_the_grid_meshers_vertices():
+@pytest.mark.parametrize("quality_pass", ["off", "fast"])
+def test_adaptive_vertices_are_the_grid_meshers_vertices(quality_pass):
     heights = step_edges(81, 120, seed=1)
     hf = Heightfield(heights, image_size=(162, 240))
     kw = dict(width=1.5, relief_frac=0.2)
     grid = grid_mesh(hf, **kw)
-    mesh = adaptive_mesh(hf, max_error_frac=0.003, **kw)
+    mesh = adaptive_mesh(hf, max_error_frac=0.003, quality_pass=quality_pass, **kw)
     ids = {tuple(p): i for i, p in enumerate(grid.positions.tolist())}
     vertex_ids = np.array([ids[tuple(p)] for p in mesh.positions.tolist()])
     assert np.array_equal(mesh.positions, grid.positions[vertex_ids])
@@ -264,3 +266,19 @@ def test_cli_says_once_that_the_first_adaptive_run_compiles(tmp_path, capsys, mo
     assert ("compiling the mesher" in err) is (not cached)
     assert main(["convert", str(src), "-o", str(tmp_path / "g.glb")]) == 0  # grid meshes compile nothing
     assert "compiling" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("shape", [(2, 2), (3, 5), (9, 2), (2, 7), (33, 65)])
+def test_grid_normals_at_is_bit_identical_to_the_grid_normals(shape):
+    """The adaptive mesh's normals come from grid_normals_at (only the used samples): every sample, border ones
+    included, in any order, gets the grid mesher's float32 normal bit for bit."""
+    rng = np.random.default_rng(sum(shape))
+    gh, gw = shape
+    heights = (rng.random(shape) * rng.uniform(0.1, 50)).astype(np.float32)
+    for dx, dy, relief in [(0.01, 0.013, 0.1), (1 / 3, 0.7, 2.5)]:
+        full = ops.grid_normals(heights, dx=dx, dy=dy, relief=relief)
+        ids = rng.permutation(gh * gw)
+        rows, cols = np.divmod(ids, gw)
+        at = ops.grid_normals_at(heights, rows, cols, dx=dx, dy=dy, relief=relief)
+        assert at.dtype == np.float32 and at.shape == (ids.size, 3)
+        assert np.array_equal(full[ids].view(np.uint32), at.view(np.uint32))

@@ -213,15 +213,25 @@ def adaptive_mesh(
     xp, array_ops = (device.xp, device.ops) if on_device else (np, ops)
 
     gh, gw = grid_size
-    used = xp.zeros(gh * gw, dtype=bool)
-    used[triangles.reshape(-1)] = True
-    vertex_ids = xp.flatnonzero(used)
-    remap = xp.cumsum(used, dtype=xp.int64) - 1
-    indices = remap[triangles.reshape(-1)].astype(ops.index_dtype(int(vertex_ids.size)))
-    rows = vertex_ids // gw
-    cols = vertex_ids % gw
+    if on_device:
+        used = xp.zeros(gh * gw, dtype=bool)
+        used[triangles.reshape(-1)] = True
+        vertex_ids = xp.flatnonzero(used)
+        remap = xp.cumsum(used, dtype=xp.int64) - 1
+        indices = remap[triangles.reshape(-1)].astype(ops.index_dtype(int(vertex_ids.size)))
+        rows = vertex_ids // gw
+        cols = vertex_ids % gw
+        normals = array_ops.grid_normals(heights, dx=dx, dy=dy, relief=relief)[vertex_ids]
+    else:
+        # numba: the used samples numbered in grid order and the triangles renumbered, in parallel (numpy's
+        # scatter / cumsum / gather took 223 ms for 3.2 M triangles at 2049^2); normals only where used
+        from .simplify import _compact, _mark_used
+
+        _, rows, cols, local, _, _ = _compact(np.ascontiguousarray(triangles), gw, _mark_used(triangles, gh * gw),
+                                              np.empty(0, dtype=triangles.dtype))
+        indices = local.reshape(-1).astype(ops.index_dtype(int(rows.size)))
+        normals = ops.grid_normals_at(heights, rows, cols, dx=dx, dy=dy, relief=relief)
     positions = grid_positions_at(heights, rows, cols, dx=dx, dy=dy, relief=relief)
-    normals = array_ops.grid_normals(heights, dx=dx, dy=dy, relief=relief)[vertex_ids]
     uvs = grid_uvs_at(grid_size, rows, cols)
     if on_device:
         extras = {"max_error": None, "threshold": threshold * relief}
