@@ -19,8 +19,9 @@ where the row-major sweep of every vertex gave 0.77-1.17x.
 
 Parallel: rows are cut into stripes that all run in parallel: a vertex whose one-ring lies inside its stripe's
 rows reads and writes only triangles whose corners all lie there and flags of those corners, which no vertex of
-another stripe touches (its own one-ring lies in other rows); the few vertices
-whose one-ring straddles two stripes follow in one serial sweep.
+another stripe touches (its own one-ring lies in other rows). The vertices whose one-ring straddles two stripes
+follow in stripes shifted by half a stripe, also in parallel, and the few left (one-rings taller than half a
+stripe) in one serial sweep.
 
 Effort: every candidate of a vertex is scored by the error at v (one point location in the new fan each) and
 the best ones are rasterised first. "fast" = one sweep, only the best positive candidate is rasterised (on the
@@ -576,16 +577,17 @@ def _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirt
 
 
 @_njit_par
-def _sweep_stripes(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, stale, skipped, bound,
-                   margin, max_trials, bounds, rows):
+def _sweep_stripes(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, marks, stale, skipped, bound,
+                   margin, max_trials, bounds, cuts):
     """All stripes in parallel: stripe s holds vertices bounds[s] <= c < bounds[s+1], rows
-    [s * rows, (s+1) * rows - 1]; only vertices whose one-ring stays inside are tried."""
+    [cuts[s], cuts[s+1] - 1]; only vertices whose one-ring stays inside are tried (the others are marked
+    skipped). A collapse's one-ring lies in its stripe's rows, so no two stripes touch one triangle."""
     n_stripes = bounds.size - 1
     removed = np.zeros(n_stripes, dtype=np.int64)
     for s in _prange(n_stripes):
-        removed[s] = _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, dirty, stale,
+        removed[s] = _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, marks, stale,
                                   skipped, bound, margin, max_trials, bounds[s], bounds[s + 1],
-                                  s * rows, (s + 1) * rows - 1)
+                                  cuts[s], cuts[s + 1] - 1)
     return removed.sum()
 
 
@@ -612,18 +614,25 @@ def _sweep(heights, vid, vrow, vcol, ctri, alive, dirty, bound, margin, max_tria
     removed = 0
     rows = _stripe_rows(gh, gw, int(start[-1]) // 3)
     if parallel and gh > 4 * rows:
-        cuts = np.arange(0, gh + rows, rows)
-        bounds = np.searchsorted(vid, np.minimum(cuts, gh) * gw).astype(np.int64)
         # stripes differ in work (dense where the relief is rough): hand them out one at a time
         previous = _set_chunksize(1)
         try:
-            removed += int(_sweep_stripes(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, stale,
-                                          skipped, bound, margin, max_trials, bounds, rows))
+            cuts = np.minimum(np.arange(0, gh + rows, rows), gh)
+            bounds = np.searchsorted(vid, cuts * gw).astype(np.int64)
+            removed += int(_sweep_stripes(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, dirty,
+                                          stale, skipped, bound, margin, max_trials, bounds, cuts))
+            # one-rings that straddle two stripes: again in parallel, in stripes shifted by half a stripe (most
+            # such rings lie inside one of those); their changes wait for the next sweep
+            todo = dirty & skipped
+            dirty &= ~skipped
+            skipped[:] = False
+            cuts = np.concatenate(([0], np.minimum(np.arange(rows // 2, gh + rows, rows), gh)))
+            bounds = np.searchsorted(vid, cuts * gw).astype(np.int64)
+            removed += int(_sweep_stripes(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, todo, dirty,
+                                          stale, skipped, bound, margin, max_trials, bounds, cuts))
         finally:
             _set_chunksize(previous)
-        # one-rings that straddle two stripes: a serial sweep over just those (their changes wait for the next)
-        todo = dirty & skipped
-        dirty &= ~skipped
+        # the few left (rings taller than half a stripe): one serial sweep
         removed += _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, todo, dirty, stale,
                                 skipped, bound, margin, max_trials, 0, vid.size, 0, -1)
         dirty |= todo  # stale ones left
