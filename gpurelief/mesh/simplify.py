@@ -239,20 +239,31 @@ FAN_COUNT_BYTES = 1 << 28
 
 
 @_njit_par
-def _fan_slots(ctri, alive, slot, start):
-    """Counts of each chunk's alive triangles per vertex -> where each chunk starts writing in each list (in
-    slot), the list starts (in start) -> (total, largest degree)."""
-    chunks, n = slot.shape
+def _fan_walk(ctri, alive, slot, fan):
+    """Each chunk k's alive triangles t in order, each corner c: slot[k, c] += 1, after storing t at
+    fan[slot[k, c]] when fan is given (size > 0; slot then holds where each chunk writes in each list)."""
+    chunks = slot.shape[0]
     m = ctri.shape[0]
     size = (m + chunks - 1) // chunks
+    fill = fan.size > 0
     for k in _prange(chunks):
         for t in range(k * size, min(m, (k + 1) * size)):
             if alive[t]:
                 for q in range(3):
-                    slot[k, ctri[t, q]] += 1
+                    c = ctri[t, q]
+                    if fill:
+                        fan[slot[k, c]] = t
+                    slot[k, c] += 1
+
+
+@_njit
+def _fan_starts(slot, start):
+    """Per-chunk counts (slot) -> where each chunk starts writing in each list (in slot) and the list starts
+    (in start) -> (total, largest degree)."""
+    chunks, n = slot.shape
     total = 0
     maxdeg = 0
-    for c in range(n):  # counts -> where each chunk starts writing in c's list
+    for c in range(n):
         start[c] = total
         for k in range(chunks):
             here = slot[k, c]
@@ -263,20 +274,6 @@ def _fan_slots(ctri, alive, slot, start):
     return total, maxdeg
 
 
-@_njit_par
-def _fan_fill(ctri, alive, slot, fan):
-    chunks = slot.shape[0]
-    m = ctri.shape[0]
-    size = (m + chunks - 1) // chunks
-    for k in _prange(chunks):
-        for t in range(k * size, min(m, (k + 1) * size)):
-            if alive[t]:
-                for q in range(3):
-                    c = ctri[t, q]
-                    fan[slot[k, c]] = t
-                    slot[k, c] += 1
-
-
 def _fans(ctri, alive, n, chunks, ws=None):
     """-> (start (n+1,), fan: alive triangles of vertex c at fan[start[c]:start[c+1]] in ascending order,
     largest degree). The triangles are cut into `chunks` ranges that count and fill in parallel, each into
@@ -284,9 +281,10 @@ def _fans(ctri, alive, n, chunks, ws=None):
     _compact)."""
     slot = _alloc(ws, "slot", (chunks, n), np.int32, 0)
     start = _alloc(ws, "start", n + 1, np.int32)
-    total, maxdeg = _fan_slots(ctri, alive, slot, start)
+    _fan_walk(ctri, alive, slot, np.empty(0, dtype=np.int32))
+    total, maxdeg = _fan_starts(slot, start)
     fan = _alloc(ws, "fan", int(total), np.int32)
-    _fan_fill(ctri, alive, slot, fan)
+    _fan_walk(ctri, alive, slot, fan)
     return start, fan, int(maxdeg)
 
 
