@@ -121,8 +121,9 @@ def adaptive_triangles(
     heights: np.ndarray, *, max_error: float | None = None, max_triangles: int | None = None,
     quality_pass: bool | str | None = DEFAULT_QUALITY_PASS,
 ) -> tuple[np.ndarray, float]:
-    """RTIN, then the quality pass (mesh/simplify.py) unless it is off: -> ((M, 3) int64 vertex ids, threshold).
-    With a pass, RTIN's triangles are scratch (only the pass's result is allocated for the caller)."""
+    """RTIN, then the quality pass (mesh/simplify.py) unless it is off: -> ((M, 3) vertex ids row*GW+col,
+    threshold); int64 from RTIN alone, simplify.vertex_id_dtype with a pass. With a pass, RTIN's triangles are
+    scratch (only the pass's result is allocated for the caller)."""
     effort = quality_effort(quality_pass)
     triangles, threshold = rtin_triangles(heights, max_error=max_error, max_triangles=max_triangles,
                                           scratch=effort is not None)
@@ -225,10 +226,9 @@ def adaptive_mesh(
     else:
         # numba: the used samples numbered in grid order and the triangles renumbered, in parallel (numpy's
         # scatter / cumsum / gather took 223 ms for 3.2 M triangles at 2049^2); normals only where used
-        from .simplify import _compact, _mark_used
+        from .simplify import number_vertices
 
-        _, rows, cols, local, _, _ = _compact(np.ascontiguousarray(triangles), gw, _mark_used(triangles, gh * gw),
-                                              np.empty(0, dtype=triangles.dtype))
+        rows, cols, local = number_vertices(triangles, grid_size)
         indices = local.reshape(-1).astype(ops.index_dtype(int(rows.size)))
         normals = ops.grid_normals_at(heights, rows, cols, dx=dx, dy=dy, relief=relief)
     positions = grid_positions_at(heights, rows, cols, dx=dx, dy=dy, relief=relief)

@@ -234,6 +234,15 @@ def _alive_triangles(vid, ctri, alive, dtype=np.int64):
     return out
 
 
+def number_vertices(triangles: np.ndarray, grid_size: tuple[int, int]):
+    """(M, 3) grid vertex ids -> (rows, cols of the used samples in grid order (N,) int32, the triangles as
+    indices into them (M, 3) int32), in parallel; fresh arrays (the caller keeps them)."""
+    gh, gw = grid_size
+    _, rows, cols, local, _, _ = _compact(np.ascontiguousarray(triangles), gw, _mark_used(triangles, gh * gw),
+                                          np.empty(0, dtype=triangles.dtype))
+    return rows, cols, local
+
+
 FAN_CHUNKS = 4  # at most this many threads count and fill the fan lists (one private count array each)
 FAN_COUNT_BYTES = 1 << 28
 
