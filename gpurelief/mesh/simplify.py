@@ -238,7 +238,8 @@ def number_vertices(triangles: np.ndarray, grid_size: tuple[int, int]):
     """(M, 3) grid vertex ids -> (rows, cols of the used samples in grid order (N,) int32, the triangles as
     indices into them (M, 3) int32), in parallel; fresh arrays (the caller keeps them)."""
     gh, gw = grid_size
-    _, rows, cols, local, _, _ = _compact(np.ascontiguousarray(triangles), gw, _mark_used(triangles, gh * gw),
+    triangles = np.ascontiguousarray(triangles)
+    _, rows, cols, local, _, _ = _compact(triangles, gw, _mark_used(triangles, gh * gw),
                                           np.empty(0, dtype=triangles.dtype))
     return rows, cols, local
 
@@ -677,7 +678,7 @@ def collapse_vertices(heights: np.ndarray, triangles: np.ndarray, bound: float, 
     bound = float(bound)
     # _score_all and the rasteriser interpolate in different orders: the tight-ring shortcut decides only cases
     # at least this far below the bound, the rasteriser the rest
-    margin = TIE_MARGIN * float(np.max(np.abs(heights)))
+    margin = TIE_MARGIN * max(abs(float(heights.max())), abs(float(heights.min())))  # no |heights| temporary
     max_trials = 1 if effort == "fast" else 1 << 30
     ws = workspace()  # scratch reused from call to call (see mesh/workspace.py); the result is fresh
     used = _mark_used(triangles, heights.size, ws)
