@@ -74,7 +74,15 @@ def _encode(pixels: np.ndarray, fmt: str, quality: int) -> Texture:
     img = PILImage.fromarray(pixels)
     buf = io.BytesIO()
     if fmt == "jpeg":
-        img.convert("RGB").save(buf, "JPEG", quality=quality, subsampling=0 if quality >= 90 else 2, optimize=True)
+        rgb = img.convert("RGB")
+        subsampling = 0 if quality >= 90 else 2
+        try:
+            # optimized Huffman tables: a few % smaller, but Pillow then encodes into one buffer it sizes at a guess
+            # of 1 byte per pixel (2 at quality >= 95), which detailed or grainy photos at 4:4:4 exceed
+            rgb.save(buf, "JPEG", quality=quality, subsampling=subsampling, optimize=True)
+        except OSError:
+            buf = io.BytesIO()
+            rgb.save(buf, "JPEG", quality=quality, subsampling=subsampling)  # streamed: no size limit
         mime = "image/jpeg"
     elif fmt == "webp":
         img.save(buf, "WEBP", quality=quality, method=4)
