@@ -336,6 +336,46 @@ def test_quality_pass_with_a_zero_bound_merges_only_coplanar_samples():
     assert len(out) < len(rtin)
 
 
+@pytest.mark.parametrize("shape", [(45, 70), (70, 45), (300, 451)])
+def test_border_vertices_merge_along_the_border(shape):
+    """A grid that is not (2^k+1)^2 makes RTIN split every triangle that straddles the real border, down to the
+    finest level along it (2,009 triangles for a flat 451 x 300 map). Border vertices may merge along their
+    border line, so a plane comes down to a handful of triangles; the cover and its outline stay exact."""
+    y, x = np.mgrid[0 : shape[0], 0 : shape[1]].astype(np.float64)
+    heights = (0.003 * x + 0.002 * y).astype(np.float32)
+    bound = 1e-5
+    rtin, threshold = rtin_triangles(heights, max_error=bound)
+    assert len(rtin) > 40
+    full = collapse_vertices(heights, rtin, threshold, effort="full", rtin=True)
+    assert_valid_cover(heights, full, threshold + 1e-12)
+    assert len(full) <= 8
+    fast = collapse_vertices(heights, rtin, threshold, effort="fast", rtin=True)
+    assert_valid_cover(heights, fast, threshold + 1e-12)
+    assert len(fast) < 0.5 * len(rtin)
+
+
+@pytest.mark.parametrize("effort", ["fast", "full"])
+def test_border_vertices_stay_where_the_border_profile_needs_them(effort):
+    """Rough terrain along the border: fewer border vertices than RTIN's, the four corners kept, and the border
+    profile within the bound (assert_valid_cover measures every sample, border ones included)."""
+    heights = fractal(61, 93, seed=12)
+    gh, gw = heights.shape
+    bound = 0.004
+    rtin, threshold = rtin_triangles(heights, max_error=bound)
+    out = collapse_vertices(heights, rtin, threshold, effort=effort, rtin=True)
+    assert_valid_cover(heights, out, threshold + 1e-12)
+    assert mesh_max_error(heights, out) <= threshold
+
+    def border(tris):
+        r, c = np.divmod(np.unique(tris), gw)
+        return set(zip(r[(r == 0) | (r == gh - 1) | (c == 0) | (c == gw - 1)].tolist(),
+                       c[(r == 0) | (r == gh - 1) | (c == 0) | (c == gw - 1)].tolist()))
+
+    kept, before = border(out), border(rtin)
+    assert {(0, 0), (0, gw - 1), (gh - 1, 0), (gh - 1, gw - 1)} <= kept
+    assert len(kept) < 0.9 * len(before)  # about 0.8 here; none went before border merges
+
+
 def test_adaptive_mesh_quality_pass_levels_and_bad_values():
     heights = fractal(90, 120, seed=8)
     hf = Heightfield(heights, image_size=heights.shape)
