@@ -116,6 +116,42 @@ def test_adaptive_max_triangles_caps_the_count_and_reports_the_true_error():
         adaptive_mesh(hf, max_triangles=3)
 
 
+@pytest.mark.parametrize("quality", ["fast", "full"])
+@pytest.mark.parametrize("kind", ["fractal", "steps"])
+def test_max_triangles_counts_the_mesh_after_the_quality_pass(kind, quality):
+    """The limit applies to the final mesh: it is used (>= 90% of it), kept, and the bound this reaches is
+    tighter than fitting RTIN's count and passing (which leaves the pass's result far under the limit)."""
+    from gpurelief.mesh.adaptive import adaptive_triangles
+    from gpurelief.mesh.simplify import mesh_max_error
+
+    heights = (fractal if kind == "fractal" else step_edges)(180, 250, seed=11)
+    n = 6000
+    tris, threshold = adaptive_triangles(heights, max_triangles=n, quality_pass=quality)
+    assert 0.9 * n <= len(tris) <= n
+    assert_valid_cover(heights, tris, threshold + 1e-12)
+    assert mesh_max_error(heights, tris) <= threshold
+    _, rtin_fit = rtin_triangles(heights, max_triangles=n)
+    assert threshold < 0.9 * rtin_fit
+    # with a bound as well, the looser one still wins
+    loose, t2 = adaptive_triangles(heights, max_triangles=n, max_error=2 * rtin_fit, quality_pass=quality)
+    assert t2 == 2 * rtin_fit and len(loose) < len(tris)
+
+
+def test_max_triangles_below_rtins_fewest_works_with_a_pass_and_says_when_not():
+    """A flat grid that is not (2^k+1)^2: RTIN needs its border splits, the full pass merges them away."""
+    from gpurelief.mesh.adaptive import adaptive_triangles
+
+    heights = np.zeros((60, 91), dtype=np.float32)
+    with pytest.raises(OptionError, match="needs at least"):
+        rtin_triangles(heights, max_triangles=20)
+    tris, _ = adaptive_triangles(heights, max_triangles=20, quality_pass="full")
+    assert 2 <= len(tris) <= 20
+    assert_valid_cover(heights, tris, 1e-12)
+    rough = fractal(60, 91, seed=2)
+    with pytest.raises(OptionError, match="quality-pass full goes lower"):
+        adaptive_triangles(rough, max_triangles=2, quality_pass="fast")
+
+
 def test_parse_max_error_accepts_units_and_percent_and_rejects_garbage():
     assert parse_max_error("0.5%") == (0.5, True)
     assert parse_max_error("0.002") == (0.002, False)

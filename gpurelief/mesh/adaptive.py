@@ -11,6 +11,7 @@ Vertices are grid samples: positions, normals and UVs are exactly the grid meshe
 """
 from __future__ import annotations
 
+import math
 import os
 
 import numpy as np
@@ -125,6 +126,8 @@ def adaptive_triangles(
     threshold); int64 from RTIN alone, simplify.vertex_id_dtype with a pass. With a pass, RTIN's triangles are
     scratch (only the pass's result is allocated for the caller)."""
     effort = quality_effort(quality_pass)
+    if max_triangles is not None and effort is not None:
+        return _fit_count_after_pass(heights, max_error, max_triangles, effort)
     triangles, threshold = rtin_triangles(heights, max_error=max_error, max_triangles=max_triangles,
                                           scratch=effort is not None)
     if effort is not None:
@@ -132,6 +135,95 @@ def adaptive_triangles(
 
         triangles = collapse_vertices(heights, triangles, threshold, effort=effort, rtin=True)
     return triangles, threshold
+
+
+FIT_TRIES = 8  # meshes built (RTIN + pass) at most to fit --max-triangles with a quality pass
+FIT_CLOSE = 0.97  # ... stopping early once the count reaches this share of the limit
+FIT_AIM = 0.985  # the share of the limit each prediction aims at
+
+
+def _log_secant(a, b, target, lo, hi):
+    """Points a, b = (threshold > 0, count): the threshold where the line through them in (log threshold, log
+    count) reaches log count = target, or the geometric middle of (lo, hi) when that is not strictly inside."""
+    (ta, na), (tb, nb) = a, b
+    if ta > 0 and tb > 0 and ta != tb and na != nb and lo > 0:
+        x0, x1, y0, y1 = math.log(ta), math.log(tb), math.log(na), math.log(nb)
+        guess = math.exp(x0 + (target - y0) * (x1 - x0) / (y1 - y0))
+        if lo < guess < hi:
+            return guess
+    return math.sqrt(lo * hi) if lo > 0 else 0.5 * hi
+
+
+def _fit_count_after_pass(heights, max_error, max_triangles, effort):
+    """--max-triangles N with a quality pass: the smallest threshold found whose mesh *after the pass* has <= N
+    triangles. Fitting RTIN's count alone leaves the pass's result far under N at a needlessly coarse bound
+    (the pass keeps 5-60% of RTIN's triangles, more the finer the bound), and refuses N below RTIN's fewest
+    although the pass goes lower (a grid that is not (2^k+1)^2: RTIN's border splits; a flat 451 x 300 map needs
+    2,009 RTIN triangles, 2 after the full pass). Search on log(count) against log(threshold): a first step from
+    RTIN's fit, a secant through the tries while all fit, then regula falsi inside the bracket (halving it in log
+    scale when one end moves twice in a row), at most FIT_TRIES meshes; the bound, when given, is the finest
+    threshold tried."""
+    from .simplify import collapse_vertices
+
+    ws = workspace()
+    if not rk.HAVE_NUMBA:
+        require("numba", "fast", purpose="--mesh adaptive")
+    heights = np.ascontiguousarray(heights, dtype=np.float32)
+    gh, gw = heights.shape
+    rows, cols = gh - 1, gw - 1
+    errors = rk.build_errors(_padded(heights), rows, cols, np.inf, ws)
+    finite = errors[np.isfinite(errors)]
+    top = float(finite.max()) if finite.size else 0.0
+    floor = float(max_error) if max_error is not None else 0.0
+
+    def mesh(threshold):
+        return collapse_vertices(heights, rk.emit_triangles(errors, rows, cols, threshold, ws), threshold,
+                                 effort=effort, rtin=True)
+
+    try:
+        fit_t = max(floor, _threshold_for_count(errors, rows, cols, max_triangles))
+    except OptionError:  # RTIN alone cannot get there: see what the pass makes of RTIN's coarsest mesh
+        fit_t = max(floor, top)
+    best = mesh(fit_t)
+    if len(best) > max_triangles:  # only at the coarsest mesh: nothing fits
+        hint = "; --quality-pass full goes lower" if effort == "fast" else ""
+        raise OptionError(f"--max-triangles: this {gw}x{gh} grid needs at least {len(best)} triangles with "
+                          f"--quality-pass {effort}, got {max_triangles}{hint}")
+    fine_t = fine_n = None  # the finest threshold tried whose mesh has too many triangles, and how many
+    last = (fit_t, len(best))  # the previous try
+    moved = None
+    for _ in range(FIT_TRIES - 1):
+        if fit_t <= floor or len(best) >= FIT_CLOSE * max_triangles:
+            break
+        target = math.log(FIT_AIM * max_triangles)
+        if fine_t is None and last[0] == fit_t:
+            # one try, under the limit: aim RTIN at sqrt(N / count) times its count here (the pass keeps a
+            # larger share of a finer mesh, so the full ratio overshoots)
+            aim = int(rk.count_triangles(errors, rows, cols, fit_t) * math.sqrt(max_triangles / len(best)))
+            try:
+                guess = _threshold_for_count(errors, rows, cols, aim)
+            except OptionError:
+                break
+        elif fine_t is None:  # two tries under the limit: extrapolate through them, at most 8x finer
+            guess = _log_secant(last, (fit_t, len(best)), target, fit_t / 8.0, fit_t)
+        elif fine_t <= 0.0:
+            guess = 0.5 * fit_t
+        elif moved[0] == moved[1]:  # one end moved twice in a row: halve the bracket in log scale
+            guess = math.sqrt(fine_t * fit_t)
+        else:
+            guess = _log_secant((fine_t, fine_n), (fit_t, len(best)), target, fine_t, fit_t)
+        guess = max(guess, floor)
+        if guess >= fit_t or (fine_t is not None and guess <= fine_t):
+            break
+        out = mesh(guess)
+        side = len(out) <= max_triangles
+        moved = (moved[1] if moved else None, side)
+        last = (fit_t, len(best)) if side else last
+        if side:
+            best, fit_t = out, guess
+        else:
+            fine_t, fine_n = guess, len(out)
+    return best, fit_t
 
 
 def _threshold_for_count(errors: np.ndarray, rows: int, cols: int, max_triangles: int) -> float:
@@ -173,7 +265,8 @@ def adaptive_mesh(
 
     max_error: bound in model units (the units of `width`); max_error_frac: bound as a fraction of the
     relief height (0.001 = 0.1%); the smaller wins when both are given. max_triangles: upper limit on the
-    triangle count. With no bound and no limit the mesh is exact (error 0: only coplanar samples merge).
+    triangle count (with a quality pass, counted after it: see _fit_count_after_pass). With no bound and no
+    limit the mesh is exact (error 0: only coplanar samples merge).
     quality_pass: then merge vertices greedily while the bound still holds (mesh/simplify.py): "fast"
     (one sweep) or "full" (True; until no vertex can go); False / None / "off": RTIN's mesh as it is.
     mesh.extras gets max_error (the measured max error over every sample, model units) and threshold.
