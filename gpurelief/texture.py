@@ -102,7 +102,7 @@ def make_texture(
 ) -> tuple[Texture, int]:
     """Image -> (Texture, orientation of its stored pixels relative to the displayed photo, 1 = same).
 
-    auto: the source bytes when JPEG (alpha-free) or PNG and within texture_max; PNG when there is
+    auto: the source bytes when JPEG (alpha-free, YCbCr or grey) or PNG and within texture_max; PNG when there is
     alpha or the source is palette/lossless-graphic (GIF); JPEG otherwise.
     """
     if texture_format not in TEXTURE_FORMATS:
@@ -113,7 +113,8 @@ def make_texture(
     too_big = bool(texture_max) and max(h, w) > texture_max
     src = image.source_bytes
     if texture_format == "auto" and not too_big and src is not None:
-        if image.source_format == "JPEG" and not image.has_alpha:
+        # glTF viewers decode baseline JPEG as YCbCr or greyscale only: a CMYK / YCCK JPEG is re-encoded
+        if image.source_format == "JPEG" and not image.has_alpha and image.source_mode in ("RGB", "L", None):
             if image.raw_orientation == 1:
                 return Texture(src, "image/jpeg", w, h), 1
             patched = _set_exif_orientation_to_1(src)

@@ -229,6 +229,28 @@ def test_cli_preset_ar_on_a_grainy_photo(tmp_path, gltf_validator):
     assert GLTF2().load_binary(str(out)).images[0].mimeType == "image/jpeg"
 
 
+def test_cmyk_jpeg_photo_gets_an_rgb_texture_the_validator_accepts(tmp_path, gltf_validator):
+    """A CMYK JPEG (print workflows) decodes fine, but its bytes are not a glTF texture (the validator: 'Invalid
+    number of JPEG color channels'; browsers cannot show it): auto re-encodes it as an RGB JPEG."""
+    import io
+
+    from PIL import Image
+
+    from conftest import photo_like
+
+    rgb = photo_like(60, 80)
+    src = tmp_path / "cmyk.jpg"
+    Image.fromarray(rgb).convert("CMYK").save(src, quality=95)
+    out = tmp_path / "cmyk.glb"
+    assert main(["convert", str(src), "-o", str(out)]) == 0
+    gltf_validator(out)
+    gltf = GLTF2().load_binary(str(out))
+    view = gltf.bufferViews[gltf.images[0].bufferView]
+    img = Image.open(io.BytesIO(gltf.binary_blob()[view.byteOffset : view.byteOffset + view.byteLength]))
+    assert img.format == "JPEG" and img.mode == "RGB"
+    assert np.abs(np.asarray(img, dtype=np.int16) - rgb).mean() < 8
+
+
 def test_cli_preset_web_uses_meshopt_and_explicit_options_win(photo_jpeg, tmp_path, gltf_validator):
     out = tmp_path / "web.glb"
     assert main(["convert", str(photo_jpeg), "-o", str(out), "--preset", "web"]) == 0
