@@ -440,7 +440,8 @@ def _fine_collapses(heights, used, target, touched, square, bound, margin, max_t
     the 4 diagonal corners and the axis neighbours the mesh uses. No two vertices of one class are neighbours,
     and a square one is tried only if no neighbour went in the first class: every decision is made on RTIN's
     own ring, each collapse changes only its own star, and all are independent (any order, any threads).
-    The decision is _choose's, as in _sweep_range. Collapses set target[v] and touched for v's ring."""
+    The decision is _choose's, as in _sweep_range. Collapses set target[v], clear used[v] and set touched for
+    v's ring."""
     gh, gw = heights.shape
     for y in _prange(1, gh - 1):
         rx = np.empty(8, dtype=np.int64)
@@ -482,6 +483,7 @@ def _fine_collapses(heights, used, target, touched, square, bound, margin, max_t
             if chosen < 0:
                 continue
             target[v] = ids[chosen]
+            used[v] = False  # a square vertex next to it is touched, so no later decision reads this
             for k in range(d):
                 touched[ids[k]] = True  # every writer stores True
 
@@ -802,7 +804,6 @@ def collapse_vertices(heights: np.ndarray, triangles: np.ndarray, bound: float, 
         touched = ws.get("touched", heights.size, np.bool_, fill=False)
         for square in (False, True):
             _fine_collapses(heights, used, target, touched, square, bound, margin, max_trials)
-        used &= target < 0
     else:
         target = np.empty(0, dtype=np.int64)
     vid, vrow, vcol, ctri, alive, bad = _compact(triangles, heights.shape[1], used, target, ws)
