@@ -46,6 +46,22 @@ def test_clip_gives_the_exact_integer_span_of_a_half_plane():
         assert _clip(lo, hi, a, b, 1.0 / a if a else 0.0) == want, (a, b)
 
 
+def test_block_counts_eight_flags_at_a_time_match_a_plain_count():
+    """_block_starts counts a bool mask 8 flags per uint64 word, then the tail: every block's start must equal a
+    plain cumulative count, for sizes that are not multiples of 8, smaller than the block count, and sparse."""
+    from gpurelief.mesh.simplify import COMPACT_BLOCKS, _block_starts
+
+    rng = np.random.default_rng(4)
+    for n in [0, 1, 7, 8, 9, 255, 256, 257, 2047, 2049 * 3 + 5, 100_003]:
+        for density in (0.0, 0.01, 0.5, 1.0):
+            mask = rng.random(n) < density
+            size, first = _block_starts(mask)
+            assert size % 8 == 0 and size * COMPACT_BLOCKS >= n
+            bounds = np.minimum(np.arange(COMPACT_BLOCKS + 1) * size, n)
+            want = np.concatenate([[0], np.cumsum(mask)])[bounds]
+            assert np.array_equal(first, want), (n, density)
+
+
 def test_span_rasteriser_measures_every_sample_of_the_closed_triangle():
     """Against a brute-force scan of the bounding box with integer edge functions (slivers included)."""
     rng = np.random.default_rng(5)
