@@ -86,6 +86,16 @@ def _padded(heights, xp=np):
     return xp.ascontiguousarray(padded)
 
 
+def _error_field(heights, threshold, ws):
+    """(GH, GW) heights -> (them as contiguous float32, RTIN's error pyramid over the padded square, exact where
+    it decides a split at `threshold` (inf: everywhere), real rows GH-1, real cols GW-1)."""
+    if not rk.HAVE_NUMBA:  # the plain-Python kernels are correct but far too slow beyond toy grids
+        require("numba", "fast", purpose="--mesh adaptive")
+    heights = np.ascontiguousarray(heights, dtype=np.float32)
+    rows, cols = heights.shape[0] - 1, heights.shape[1] - 1
+    return heights, rk.build_errors(_padded(heights), rows, cols, threshold, ws), rows, cols
+
+
 def rtin_triangles(
     heights: np.ndarray, *, max_error: float | None = None, max_triangles: int | None = None, scratch: bool = False
 ) -> tuple[np.ndarray, float]:
@@ -99,17 +109,11 @@ def rtin_triangles(
     scratch (it is not returned).
     """
     ws = workspace()
-    if not rk.HAVE_NUMBA:  # the plain-Python kernels are correct but far too slow beyond toy grids
-        require("numba", "fast", purpose="--mesh adaptive")
-    heights = np.ascontiguousarray(heights, dtype=np.float32)
-    gh, gw = heights.shape
-    padded = _padded(heights)
-    rows, cols = gh - 1, gw - 1
     if max_triangles is None:
         threshold = float(max_error if max_error is not None else 0.0)
-        errors = rk.build_errors(padded, rows, cols, threshold, ws)
+        heights, errors, rows, cols = _error_field(heights, threshold, ws)
     else:
-        errors = rk.build_errors(padded, rows, cols, np.inf, ws)
+        heights, errors, rows, cols = _error_field(heights, np.inf, ws)
         threshold = _threshold_for_count(errors, rows, cols, max_triangles)
         if max_error is not None:
             threshold = max(threshold, float(max_error))
@@ -166,14 +170,9 @@ def _fit_count_after_pass(heights, max_error, max_triangles, effort):
     from .simplify import collapse_vertices
 
     ws = workspace()
-    if not rk.HAVE_NUMBA:
-        require("numba", "fast", purpose="--mesh adaptive")
-    heights = np.ascontiguousarray(heights, dtype=np.float32)
+    heights, errors, rows, cols = _error_field(heights, np.inf, ws)
     gh, gw = heights.shape
-    rows, cols = gh - 1, gw - 1
-    errors = rk.build_errors(_padded(heights), rows, cols, np.inf, ws)
-    finite = errors[np.isfinite(errors)]
-    top = float(finite.max()) if finite.size else 0.0
+    top = float(np.max(errors, where=np.isfinite(errors), initial=0.0))  # errors are >= 0
     floor = float(max_error) if max_error is not None else 0.0
 
     def mesh(threshold):
