@@ -539,6 +539,21 @@ def _link(v, start, fan, alive, ctri, la, lb, lt):
 
 
 @_njit_inline
+def _follow_link(ring, d, la, lb, n):
+    """From ring[0], follow the n outer edges la[k] -> lb[k] (_link) to fill ring[1..d-1] -> d, or 0 when an edge
+    is missing (the link is not one cycle / one path)."""
+    for i in range(1, d):
+        ring[i] = -1
+        for k in range(n):
+            if la[k] == ring[i - 1]:
+                ring[i] = lb[k]
+                break
+        if ring[i] < 0:
+            return 0
+    return d
+
+
+@_njit_inline
 def _merge(v, u, n, la, lb, lt, ctri, alive, ring, d, marks, stale):
     """Collapse v into its neighbour u: of v's n triangles (_link), those holding u die, the others take u for v.
     The d vertices of v's one-ring are marked (their fans changed: worth another try) and u is stale (its fan
@@ -602,7 +617,6 @@ def _sweep_border(heights, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, s
             continue
         nt = _link(v, start, fan, alive, ctri, la, lb, lt)
         # the link runs from the only vertex no outer edge ends at (set by the geometry, not the triangle order)
-        d = nt + 1
         ring[0] = -1
         for k in range(nt):
             head = True
@@ -613,16 +627,9 @@ def _sweep_border(heights, vrow, vcol, ctri, alive, start, fan, maxdeg, dirty, s
             if head:
                 ring[0] = la[k]
                 break
-        for i in range(1, d):
-            ring[i] = -1
-            if ring[i - 1] >= 0:
-                for k in range(nt):
-                    if la[k] == ring[i - 1]:
-                        ring[i] = lb[k]
-                        break
-            if ring[i] < 0:
-                d = 0  # not one path (cannot happen in a valid cover): leave v
-                break
+        if ring[0] < 0:
+            continue
+        d = _follow_link(ring, nt + 1, la, lb, nt)  # 0: not one path (cannot happen in a valid cover): leave v
         if d < 3:
             continue
         for i in range(d):
@@ -672,15 +679,7 @@ def _sweep_range(heights, vid, vrow, vcol, ctri, alive, start, fan, maxdeg, dirt
         ring[0] = la[0]
         for k in range(1, d):
             ring[0] = min(ring[0], la[k])
-        for i in range(1, d):
-            ring[i] = -1
-            for k in range(d):
-                if la[k] == ring[i - 1]:
-                    ring[i] = lb[k]
-                    break
-            if ring[i] < 0:
-                d = 0  # not a closed fan (cannot happen for an interior vertex of a valid mesh): leave v
-                break
+        d = _follow_link(ring, d, la, lb, d)  # 0: not a closed fan (cannot happen in a valid mesh): leave v
         if d < 3:
             dirty[v] = False
             continue
