@@ -78,3 +78,41 @@ def test_coarse_bounds_skip_most_measurements(kind):
     assert np.count_nonzero(bounded[kept] > exact[kept]) > 0.8 * np.count_nonzero(kept) > 0
     tris, _ = rtin_triangles(heights, max_error=limit)
     assert np.array_equal(tris, rk.emit_triangles(exact, rows, cols, limit))
+
+
+def _cached_dispatchers(module):
+    from numba.core.dispatcher import Dispatcher
+
+    for name, obj in sorted(vars(module).items()):
+        if isinstance(obj, Dispatcher) and hasattr(obj._cache, "_cache_file"):
+            yield name, obj
+
+
+def test_every_cached_kernel_has_a_cache_file_of_its_own():
+    """numba keys its on-disk cache by module, qualified name and line, not by options: the same function compiled
+    with and without parallel=True under one name shares one entry, and whichever compiled first is what both
+    load later (the pyramid's parallel levels ran on one thread that way)."""
+    from gpurelief.mesh import simplify
+
+    paths = {}
+    seen = set()
+    for module in (rk, simplify):
+        for name, dispatcher in _cached_dispatchers(module):
+            if id(dispatcher) in seen:  # imported from the other module: the same kernel
+                continue
+            seen.add(id(dispatcher))
+            path = dispatcher._cache._cache_file._index_path
+            assert path not in paths, f"{module.__name__}.{name} and {paths[path]} share the cache file {path}"
+            paths[path] = f"{module.__name__}.{name}"
+    assert {"edge_level", "edge_level_par", "square_level", "square_level_par"} <= {p.split(".")[-1] for p in paths.values()}
+
+
+@pytest.mark.parametrize("limit", [np.inf, 0.002, 0.02])
+def test_parallel_and_serial_levels_build_the_same_pyramid(limit, monkeypatch):
+    heights = fractal(257, 300, seed=5)
+    padded = _padded(heights)
+    monkeypatch.setattr(rk, "PARALLEL_MIN_ROWS", 1 << 30)
+    serial = rk.build_errors(padded, 256, 299, limit).copy()
+    monkeypatch.setattr(rk, "PARALLEL_MIN_ROWS", 1)
+    parallel = rk.build_errors(padded, 256, 299, limit)
+    np.testing.assert_array_equal(serial, parallel)

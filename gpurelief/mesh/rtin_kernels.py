@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 import os
+import types
 
 import numpy as np
 
@@ -247,11 +248,25 @@ def _square_level(heights, errors, s, size, real_cols, real_rows, limit, tol):
                                              real_cols, real_rows, limit, tol, False)
 
 
-square_level_par, square_level = _njit_par(_square_level), _njit(_square_level)
-edge_level_par, edge_level = _njit_par(_edge_level), _njit(_edge_level)
+def _twin(f, suffix):
+    """A copy of f named f.__qualname__ + suffix. numba's on-disk cache files a kernel under its module, qualified
+    name and first line, and its index tells entries apart by signature and machine only, not by the options:
+    f compiled both with and without parallel=True under one name shares one entry, so whichever compiled first
+    is what both load from then on (the parallel levels ran on one thread)."""
+    g = types.FunctionType(f.__code__, f.__globals__, f.__name__ + suffix, f.__defaults__, f.__closure__)
+    g.__qualname__ = f.__qualname__ + suffix
+    g.__doc__ = f.__doc__
+    return g
+
+
+square_level_par, square_level = _njit_par(_twin(_square_level, "_par")), _njit(_square_level)
+edge_level_par, edge_level = _njit_par(_twin(_edge_level, "_par")), _njit(_edge_level)
 # Below this many rows of work a level runs on one thread: on a busy machine a parallel launch per small
-# level costs more in thread wake-ups (and waits on a descheduled worker) than it saves.
-PARALLEL_MIN_ROWS = 512
+# level costs more in thread wake-ups (and waits on a descheduled worker) than it saves. The levels where the
+# bounds straddle the limit rasterise about the whole grid each, whatever their scale: with 512 (the value
+# before the parallel kernels really ran in parallel, see _twin) a 2049^2 fractal pyramid at 0.5% took 73 ms,
+# with 64, 16 or 4 rows 45-47 ms (2 cores, one run).
+PARALLEL_MIN_ROWS = 32
 
 
 # Widening of the interval bounds in _vertex_error, relative to max |height|: the float64 plane evaluation and
