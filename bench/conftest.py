@@ -9,9 +9,10 @@ import os
 import shutil
 import tempfile
 
-# numba compiles into a fresh cache for every benchmark session: a cache left by other code or another run
-# was measured to slow the RTIN pyramid by up to 1.5x (same source, same machine, same process), and a cached
-# function does not see changes to the functions it inlined from other files. Set NUMBA_CACHE_DIR to keep one.
+# numba compiles into a fresh cache for every benchmark session: a cached function does not see changes to the
+# functions it inlined from other files. (A cache left by another run once made the RTIN pyramid up to 1.5x
+# slower: its parallel and serial level kernels shared one cache entry, so whichever compiled first served
+# both; see rtin_kernels._twin.) Set NUMBA_CACHE_DIR to keep one.
 if "NUMBA_CACHE_DIR" not in os.environ:
     os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="gpurelief-bench-numba-")
     atexit.register(shutil.rmtree, os.environ["NUMBA_CACHE_DIR"], True)

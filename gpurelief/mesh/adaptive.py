@@ -58,7 +58,7 @@ def parse_max_error(text: str | float) -> tuple[float, bool]:
 
 
 QUALITY_PASSES = ("off", "fast", "full")
-# what --mesh adaptive runs when --quality-pass is not given: finest vertices then one sweep, 2-6x RTIN's own
+# what --mesh adaptive runs when --quality-pass is not given: finest vertices then one sweep, 1.5-6x RTIN's own
 # time; brings RTIN's 1.0-2.1x pydelatin's triangle count to 0.76-1.08x (bench/test_meshing_peers.py)
 DEFAULT_QUALITY_PASS = "fast"
 
