@@ -12,7 +12,7 @@ import tempfile
 # numba compiles into a fresh cache for every benchmark session: a cached function does not see changes to the
 # functions it inlined from other files. (A cache left by another run once made the RTIN pyramid up to 1.5x
 # slower: its parallel and serial level kernels shared one cache entry, so whichever compiled first served
-# both; see rtin_kernels._twin.) Set NUMBA_CACHE_DIR to keep one.
+# both; now each is compiled once.) Set NUMBA_CACHE_DIR to keep one.
 if "NUMBA_CACHE_DIR" not in os.environ:
     os.environ["NUMBA_CACHE_DIR"] = tempfile.mkdtemp(prefix="gpurelief-bench-numba-")
     atexit.register(shutil.rmtree, os.environ["NUMBA_CACHE_DIR"], True)

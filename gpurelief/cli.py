@@ -531,7 +531,7 @@ def run(args: argparse.Namespace) -> int:
 
         if kernels_cached() is False:
             print("gpurelief: first adaptive mesh on this install: compiling the mesher for this machine "
-                  "(about half a minute, once; later runs load it from numba's cache)", file=sys.stderr)
+                  "(about a minute on 2 cores, once; later runs load it from numba's cache)", file=sys.stderr)
     if args.command == "batch":
         return run_batch_command(args, opts)
     if args.command == "bench":

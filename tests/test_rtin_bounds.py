@@ -104,11 +104,11 @@ def test_every_cached_kernel_has_a_cache_file_of_its_own():
             path = dispatcher._cache._cache_file._index_path
             assert path not in paths, f"{module.__name__}.{name} and {paths[path]} share the cache file {path}"
             paths[path] = f"{module.__name__}.{name}"
-    assert {"edge_level", "edge_level_par", "square_level", "square_level_par"} <= {p.split(".")[-1] for p in paths.values()}
+    assert {"edge_level_par", "square_level_par", "_walk_all", "_sweep_stripes"} <= {p.split(".")[-1] for p in paths.values()}
 
 
 @pytest.mark.parametrize("limit", [np.inf, 0.002, 0.02])
-def test_parallel_and_serial_levels_build_the_same_pyramid(limit, monkeypatch):
+def test_levels_on_one_thread_and_on_all_build_the_same_pyramid(limit, monkeypatch):
     heights = fractal(257, 300, seed=5)
     padded = _padded(heights)
     monkeypatch.setattr(rk, "PARALLEL_MIN_ROWS", 1 << 30)

@@ -27,7 +27,7 @@ from .workspace import workspace
 
 def kernels_cached() -> bool | None:
     """True if numba's on-disk cache already holds the adaptive mesher's kernels (an earlier run compiled them),
-    False if the next adaptive mesh compiles them first (about half a minute), None if it cannot tell."""
+    False if the next adaptive mesh compiles them first (about a minute on 2 cores), None if it cannot tell."""
     if not rk.HAVE_NUMBA:
         return None
     try:

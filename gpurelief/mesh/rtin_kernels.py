@@ -18,9 +18,9 @@ straddles E; the stored value is then an upper bound, and "errors > E" is exactl
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import os
-import types
 
 import numpy as np
 
@@ -248,25 +248,33 @@ def _square_level(heights, errors, s, size, real_cols, real_rows, limit, tol):
                                              real_cols, real_rows, limit, tol, False)
 
 
-def _twin(f, suffix):
-    """A copy of f named f.__qualname__ + suffix. numba's on-disk cache files a kernel under its module, qualified
-    name and first line, and its index tells entries apart by signature and machine only, not by the options:
-    f compiled both with and without parallel=True under one name shares one entry, so whichever compiled first
-    is what both load from then on (the parallel levels ran on one thread)."""
-    g = types.FunctionType(f.__code__, f.__globals__, f.__name__ + suffix, f.__defaults__, f.__closure__)
-    g.__qualname__ = f.__qualname__ + suffix
-    g.__doc__ = f.__doc__
-    return g
-
-
-square_level_par, square_level = _njit_par(_twin(_square_level, "_par")), _njit(_square_level)
-edge_level_par, edge_level = _njit_par(_twin(_edge_level, "_par")), _njit(_edge_level)
+# One compiled kernel per level kind, parallel; small levels run it on one thread (_level_threads). Compiling
+# the same function a second time without parallel=True would not only cost compile time (12 s of a cold
+# first mesh here): numba's on-disk cache files a kernel under its module, qualified name and first line and
+# tells entries apart by signature and machine only, not by options, so both versions share one entry and
+# whichever compiled first serves both (the "parallel" levels then ran on one thread).
+square_level_par = _njit_par(_square_level)
+edge_level_par = _njit_par(_edge_level)
 # Below this many rows of work a level runs on one thread: on a busy machine a parallel launch per small
 # level costs more in thread wake-ups (and waits on a descheduled worker) than it saves. The levels where the
 # bounds straddle the limit rasterise about the whole grid each, whatever their scale: with 512 (the value
-# before the parallel kernels really ran in parallel, see _twin) a 2049^2 fractal pyramid at 0.5% took 73 ms,
-# with 64, 16 or 4 rows 45-47 ms (2 cores, one run).
+# while the parallel kernels ran on one thread, see above) a 2049^2 fractal pyramid at 0.5% took 73 ms, with
+# 64, 16 or 4 rows 45-47 ms (2 cores, one run).
 PARALLEL_MIN_ROWS = 32
+
+
+@contextlib.contextmanager
+def _level_threads(parallel: bool):
+    """Run the level kernels inside on all of numba's threads, or on this thread alone (a thread-local setting)."""
+    if parallel or not HAVE_NUMBA:
+        yield
+        return
+    previous = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(previous)
 
 
 # Widening of the interval bounds in _vertex_error, relative to max |height|: the float64 plane evaluation and
@@ -297,9 +305,9 @@ def build_errors(heights: np.ndarray, real_rows: int, real_cols: int, limit: flo
     tol = bound_slack(max(abs(float(heights.max())), abs(float(heights.min()))))
     s = 1
     while s < size:
-        par = size // (2 * s) >= PARALLEL_MIN_ROWS
-        (edge_level_par if par else edge_level)(heights, errors, s, size, real_cols, real_rows, limit, tol)
-        (square_level_par if par else square_level)(heights, errors, s, size, real_cols, real_rows, limit, tol)
+        with _level_threads(size // (2 * s) >= PARALLEL_MIN_ROWS):
+            edge_level_par(heights, errors, s, size, real_cols, real_rows, limit, tol)
+            square_level_par(heights, errors, s, size, real_cols, real_rows, limit, tol)
         s *= 2
     return errors
 
