@@ -494,6 +494,30 @@ def apply_cli_preset(values: dict, explicit: set | None) -> None:
     values["preset"] = None
 
 
+def refuse_ignored_compression(args: argparse.Namespace, opts: ConvertOptions) -> None:
+    """--compress given on the command line for print formats only: they have no compressed form, so say so
+    rather than write them as they are. (A preset's compression is for the glTF formats and is not refused;
+    with glTF and print formats mixed, --compress applies to the glTF ones.)"""
+    if opts.compress == "none" or "compress" not in (getattr(args, "explicit_options", None) or ()):
+        return
+    from .errors import OptionError
+    from .writers import PRINT_FORMATS, format_for
+
+    if args.command == "convert":
+        formats = [format_for(args.output, opts.format)]
+    elif args.command == "batch":
+        from .batch import parse_formats
+
+        formats = parse_formats(args.formats)
+    else:
+        return
+    if all(f in PRINT_FORMATS for f in formats):
+        raise OptionError(
+            f"--compress {opts.compress}: compresses .glb and .gltf output; .{formats[0]} has no compressed form. "
+            "Drop --compress, or write .glb"
+        )
+
+
 def explicit_options(parser: argparse.ArgumentParser, argv: Sequence[str]) -> set:
     """Destinations of the options spelled out in argv (`--opt v` or `--opt=v`), for --preset."""
     given = {a.split("=", 1)[0] for a in argv if a.startswith("-")}
@@ -525,6 +549,7 @@ def run(args: argparse.Namespace) -> int:
         return handler(args)
     t0 = time.perf_counter()
     opts = options_from_args(args)
+    refuse_ignored_compression(args, opts)
     report = _stage_printer(args.verbose)
     if opts.mesh == "adaptive" and args.command in ("convert", "batch"):
         from .mesh.adaptive import kernels_cached

@@ -124,3 +124,36 @@ def test_ply_default_colours_come_from_the_photo(tmp_path):
     mesh = trimesh.load(out, process=False)
     colors = mesh.visual.vertex_colors[: 30 * 40, :3].reshape(30, 40, 3)
     assert np.array_equal(colors, pixels)  # one vertex per pixel: the top carries the photo exactly
+
+
+@pytest.mark.parametrize("suffix", [".stl", ".3mf"])
+def test_cli_refuses_compress_for_print_formats_in_one_line(tmp_path, photo_jpeg, suffix, capsys):
+    out = tmp_path / "out" / f"plaque{suffix}"
+    out.parent.mkdir()
+    rc = main(["convert", str(photo_jpeg), "-o", str(out), "--compress", "meshopt"])
+    err = capsys.readouterr().err
+    assert rc == ExitStatus.OPTION
+    assert err.startswith("gpurelief: error: --compress meshopt:") and suffix in err and err.count("\n") == 1, err
+    assert list(out.parent.iterdir()) == []
+
+
+def test_cli_preset_compression_does_not_block_a_print_format(tmp_path, photo_jpeg, capsys):
+    """--preset web fills --compress meshopt for glTF; writing .stl with it is not an error (the STL is plain)."""
+    out = tmp_path / "web.stl"
+    assert main(["convert", str(photo_jpeg), "-o", str(out), "--preset", "web"]) == ExitStatus.OK, capsys.readouterr().err
+    assert trimesh.load(out).is_watertight
+    assert main(["convert", str(photo_jpeg), "-o", str(tmp_path / "plain.stl"), "--compress", "none"]) == ExitStatus.OK
+
+
+def test_batch_compress_applies_to_the_gltf_formats_and_is_refused_for_print_only(tmp_path, photo_jpeg, capsys):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jpg").write_bytes(photo_jpeg.read_bytes())
+    rc = main(["batch", str(src), "-o", str(tmp_path / "o1"), "--formats", "stl,3mf", "--compress", "quantize"])
+    assert rc == ExitStatus.OPTION and "--compress quantize:" in capsys.readouterr().err
+    assert not (tmp_path / "o1").exists() or not any((tmp_path / "o1").rglob("*.stl"))
+    out = tmp_path / "o2"
+    assert main(["batch", str(src), "-o", str(out), "--formats", "glb,stl", "--compress", "quantize"]) == ExitStatus.OK
+    glb = next(out.rglob("*.glb"))
+    assert b"KHR_mesh_quantization" in glb.read_bytes()[:4096]
+    assert trimesh.load(next(out.rglob("*.stl"))).is_watertight
