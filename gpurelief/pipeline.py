@@ -295,6 +295,8 @@ def adaptive_from_options(
         max_error=max_error_model, max_error_frac=max_error_frac, max_triangles=opts.max_triangles,
         quality_pass=DEFAULT_QUALITY_PASS if opts.quality_pass is None else opts.quality_pass,
         device=device_mesher(backend, opts),
+        # the default pass, not one the user chose: a --max-triangles below what it reaches gets the full pass
+        full_if_needed=opts.quality_pass is None,
     )
 
 
@@ -564,6 +566,9 @@ def convert(
         )
         backend = cpu_backend()
         mesh, hf, outputs, size, size_mm = mesh_texture_write(backend)
+    if "fast_fewest" in mesh.extras:
+        notes.append(f"--max-triangles {opts.max_triangles}: the default --quality-pass fast keeps at least "
+                     f"{mesh.extras['fast_fewest']:,} triangles on this grid, so the full pass ran")
     return ConvertResult(
         outputs=outputs,
         vertex_count=mesh.vertex_count,

@@ -152,6 +152,47 @@ def test_max_triangles_below_rtins_fewest_works_with_a_pass_and_says_when_not():
         adaptive_triangles(rough, max_triangles=2, quality_pass="fast")
 
 
+def test_default_pass_turns_full_where_fast_cannot_reach_the_budget():
+    """adaptive_mesh(full_if_needed=True) (the CLI's default pass): a budget below what one fast sweep reaches on
+    a grid that is not (2^k+1)^2 runs the full pass instead of refusing, and says so in extras."""
+    from gpurelief.mesh.adaptive import PassTooCoarse
+
+    hf = Heightfield(np.zeros((60, 91), dtype=np.float32), image_size=(60, 91))
+    with pytest.raises(PassTooCoarse, match="quality-pass full goes lower") as refused:
+        adaptive_mesh(hf, width=1.0, max_triangles=20, quality_pass="fast")
+    assert refused.value.fewest > 20 and refused.value.effort == "fast"
+    mesh = adaptive_mesh(hf, width=1.0, max_triangles=20, quality_pass="fast", full_if_needed=True)
+    assert 2 <= mesh.triangle_count <= 20
+    assert mesh.extras["quality_pass"] == "full" and mesh.extras["fast_fewest"] == refused.value.fewest
+    assert mesh.extras["max_error"] == 0.0
+    # a budget fast reaches stays with fast
+    rough = Heightfield(fractal(60, 91, seed=2), image_size=(60, 91))
+    kept = adaptive_mesh(rough, width=1.0, max_triangles=2000, quality_pass="fast", full_if_needed=True)
+    assert kept.triangle_count <= 2000 and kept.extras["quality_pass"] == "fast" and "fast_fewest" not in kept.extras
+    # the full pass cannot go below its own fewest either: still a one-line option error
+    with pytest.raises(PassTooCoarse, match="with --quality-pass full"):
+        adaptive_mesh(rough, width=1.0, max_triangles=2, quality_pass="fast", full_if_needed=True)
+
+
+def test_cli_max_triangles_below_the_default_pass_runs_full_and_notes_it(tmp_path, capsys):
+    from PIL import Image as PILImage
+
+    src = tmp_path / "flat.png"
+    PILImage.new("RGB", (300, 200), (128, 128, 128)).save(src)
+    out = tmp_path / "flat.glb"
+    assert main(["convert", str(src), "-o", str(out), "--mesh", "adaptive", "--max-triangles", "100"]) == 0
+    err = capsys.readouterr().err
+    assert "the default --quality-pass fast keeps at least" in err and "the full pass ran" in err
+    assert _glb_json(out)["accessors"][-1]["count"] <= 3 * 100
+    # a pass the user chose is kept: refused in one line, nothing written
+    chosen = tmp_path / "chosen.glb"
+    assert main(["convert", str(src), "-o", str(chosen), "--mesh", "adaptive", "--max-triangles", "100",
+                 "--quality-pass", "fast"]) == ExitStatus.OPTION
+    err = capsys.readouterr().err.strip()
+    assert "--quality-pass full goes lower" in err and "Traceback" not in err and "\n" not in err
+    assert not chosen.exists()
+
+
 def test_parse_max_error_accepts_units_and_percent_and_rejects_garbage():
     assert parse_max_error("0.5%") == (0.5, True)
     assert parse_max_error("0.002") == (0.002, False)

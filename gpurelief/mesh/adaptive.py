@@ -63,6 +63,15 @@ QUALITY_PASSES = ("off", "fast", "full")
 DEFAULT_QUALITY_PASS = "fast"
 
 
+class PassTooCoarse(OptionError):
+    """--max-triangles N is below the fewest triangles the quality pass reaches on this grid (`fewest`)."""
+
+    def __init__(self, message: str, effort: str, fewest: int):
+        super().__init__(message)
+        self.effort = effort
+        self.fewest = fewest
+
+
 def quality_effort(quality_pass: bool | str | None) -> str | None:
     """--quality-pass value -> simplify.collapse_vertices effort ("fast" / "full"), or None for no pass.
     True (the bare flag through the Python API) means "full", False / None / "off" no pass."""
@@ -186,8 +195,8 @@ def _fit_count_after_pass(heights, max_error, max_triangles, effort):
     best = mesh(fit_t)
     if len(best) > max_triangles:  # only at the coarsest mesh: nothing fits
         hint = "; --quality-pass full goes lower" if effort == "fast" else ""
-        raise OptionError(f"--max-triangles: this {gw}x{gh} grid needs at least {len(best)} triangles with "
-                          f"--quality-pass {effort}, got {max_triangles}{hint}")
+        raise PassTooCoarse(f"--max-triangles: this {gw}x{gh} grid needs at least {len(best)} triangles with "
+                            f"--quality-pass {effort}, got {max_triangles}{hint}", effort, len(best))
     fine_t = fine_n = None  # the finest threshold tried whose mesh has too many triangles, and how many
     last = (fit_t, len(best))  # the previous try
     moved = None
@@ -259,6 +268,7 @@ def adaptive_mesh(
     max_triangles: int | None = None,
     quality_pass: bool | str | None = False,
     device=None,
+    full_if_needed: bool = False,
 ) -> Mesh:
     """Heightfield (GH, GW) -> Mesh whose vertical error is <= the bound at every grid sample.
 
@@ -268,7 +278,12 @@ def adaptive_mesh(
     limit the mesh is exact (error 0: only coplanar samples merge).
     quality_pass: then merge vertices greedily while the bound still holds (mesh/simplify.py): "fast"
     (one sweep) or "full" (True; until no vertex can go); False / None / "off": RTIN's mesh as it is.
-    mesh.extras gets max_error (the measured max error over every sample, model units) and threshold.
+    full_if_needed: with quality_pass "fast" and max_triangles below the fewest triangles the fast pass reaches
+    on this grid (a grid that is not (2^k+1)^2 keeps some of RTIN's border splits after one sweep), use "full"
+    instead of refusing (the CLI's default pass: --quality-pass not given); extras["quality_pass"] then says
+    "full" and extras["fast_fewest"] the fast pass's fewest.
+    mesh.extras gets max_error (the measured max error over every sample, model units), threshold and
+    quality_pass (the pass that ran: "off", "fast" or "full").
     device: a rtin_gpu.DeviceMesher: RTIN for a --max-error mesh runs on the GPU (heights a device array), with
     the same triangles as numba. Without a quality pass the mesh stays on the device and extras max_error is
     None (not measured: the bound holds by construction, as the twin tests check); a quality pass brings the
@@ -301,11 +316,21 @@ def adaptive_mesh(
             triangles = collapse_vertices(heights, triangles, threshold, effort=effort, rtin=True)
     else:
         heights = _host(heights)  # a device heightfield in a mode the GPU mesher does not cover
-        triangles, threshold = adaptive_triangles(heights, max_error=bound, max_triangles=max_triangles,
-                                                  quality_pass=quality_pass)
+        try:
+            triangles, threshold = adaptive_triangles(heights, max_error=bound, max_triangles=max_triangles,
+                                                      quality_pass=quality_pass)
+        except PassTooCoarse as exc:
+            if not (full_if_needed and exc.effort == "fast"):
+                raise
+            fast_fewest, effort = exc.fewest, "full"
+            triangles, threshold = adaptive_triangles(heights, max_error=bound, max_triangles=max_triangles,
+                                                      quality_pass=effort)
     xp, array_ops = (device.xp, device.ops) if on_device else (np, ops)
 
     gh, gw = grid_size
+    passes = {"quality_pass": effort or "off"}
+    if effort == "full" and quality_effort(quality_pass) == "fast":
+        passes["fast_fewest"] = fast_fewest
     if on_device:
         used = xp.zeros(gh * gw, dtype=bool)
         used[triangles.reshape(-1)] = True
@@ -326,7 +351,7 @@ def adaptive_mesh(
     positions = grid_positions_at(heights, rows, cols, dx=dx, dy=dy, relief=relief)
     uvs = grid_uvs_at(grid_size, rows, cols)
     if on_device:
-        extras = {"max_error": None, "threshold": threshold * relief}
+        extras = {"max_error": None, "threshold": threshold * relief, **passes}
         return Mesh(positions=positions, normals=normals, uvs=uvs, indices=indices, units=units, extras=extras)
     if effort is not None:
         from .simplify import mesh_max_error
@@ -334,7 +359,8 @@ def adaptive_mesh(
         measured = mesh_max_error(heights, triangles)
     else:
         measured = float(rk.mesh_max_error(np.ascontiguousarray(heights, dtype=np.float32), triangles, gw))
-    extras = {"max_error": measured * relief, "threshold": threshold * relief if np.isfinite(threshold) else None}
+    extras = {"max_error": measured * relief, "threshold": threshold * relief if np.isfinite(threshold) else None,
+              **passes}
     return Mesh(positions=positions, normals=normals, uvs=uvs, indices=indices, units=units, extras=extras)
 
 
