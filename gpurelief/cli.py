@@ -552,9 +552,9 @@ def run(args: argparse.Namespace) -> int:
     refuse_ignored_compression(args, opts)
     report = _stage_printer(args.verbose)
     if opts.mesh == "adaptive" and args.command in ("convert", "batch"):
-        from .mesh.adaptive import kernels_cached
+        from .mesh.adaptive import DEFAULT_QUALITY_PASS, kernels_cached
 
-        if kernels_cached() is False:
+        if kernels_cached(DEFAULT_QUALITY_PASS if opts.quality_pass is None else opts.quality_pass) is False:
             print("gpurelief: first adaptive mesh on this install: compiling the mesher for this machine "
                   "(about a minute on 2 cores, once; later runs load it from numba's cache)", file=sys.stderr)
     if args.command == "batch":

@@ -330,13 +330,36 @@ def test_kernels_cached_tells_a_cold_numba_cache_from_a_warm_one(tmp_path):
     assert adaptive.kernels_cached() is True
 
 
+def test_kernels_cached_asks_only_for_the_kernels_the_run_will_use(monkeypatch):
+    """With the pass off, the pass's kernels are not needed (and never compile): a cache without them is warm.
+    With a pass, its phase 1 and serial sweep are, but not the parallel sweep, which small grids never run."""
+    import os
+
+    from gpurelief.mesh import adaptive, simplify
+
+    def index(kernel):
+        return kernel._cache._cache_file._index_path
+
+    missing = {index(simplify._fine_collapses), index(simplify._sweep_stripes)}
+    real_exists = os.path.exists
+    monkeypatch.setattr(os.path, "exists", lambda p: p not in missing and real_exists(p))
+    heights = fractal(300, 300, seed=1)  # everything compiled and cached in this session's cache
+    collapse = simplify.collapse_vertices
+    collapse(heights, *rtin_triangles(heights, max_error=0.001))
+    assert adaptive.kernels_cached("off") is True
+    assert adaptive.kernels_cached("fast") is False and adaptive.kernels_cached("full") is False
+    missing = {index(simplify._sweep_stripes)}
+    monkeypatch.setattr(os.path, "exists", lambda p: p not in missing and real_exists(p))
+    assert adaptive.kernels_cached("fast") is True
+
+
 @pytest.mark.parametrize("cached", [False, True])
 def test_cli_says_once_that_the_first_adaptive_run_compiles(tmp_path, capsys, monkeypatch, cached):
     from PIL import Image
 
     from gpurelief.mesh import adaptive
 
-    monkeypatch.setattr(adaptive, "kernels_cached", lambda: cached)
+    monkeypatch.setattr(adaptive, "kernels_cached", lambda quality_pass: cached)
     src = tmp_path / "p.png"
     Image.fromarray((step_edges(60, 80, seed=2) * 255).astype(np.uint8)).save(src)
     assert main(["convert", str(src), "-o", str(tmp_path / "a.glb"), "--mesh", "adaptive", "--max-error", "1%"]) == 0

@@ -25,15 +25,20 @@ from . import rtin_kernels as rk
 from .workspace import workspace
 
 
-def kernels_cached() -> bool | None:
+def kernels_cached(quality_pass: bool | str | None = "fast") -> bool | None:
     """True if numba's on-disk cache already holds the adaptive mesher's kernels (an earlier run compiled them),
-    False if the next adaptive mesh compiles them first (about a minute on 2 cores), None if it cannot tell."""
+    False if the next adaptive mesh compiles them first (about a minute on 2 cores), None if it cannot tell.
+    Only kernels that every mesh with this quality pass runs are checked: RTIN's, and the pass's phase 1 and
+    serial sweep unless the pass is off (the parallel sweep runs only on grids taller than 4 stripes, so a run
+    of small images would otherwise be told it compiles every time)."""
     if not rk.HAVE_NUMBA:
         return None
     try:
         from . import simplify
 
-        kernels = (rk.edge_level_par, rk.square_level_par, rk._walk_all, simplify._sweep_stripes)
+        kernels = [rk.edge_level_par, rk.square_level_par, rk._walk_all]
+        if quality_effort(quality_pass) is not None:
+            kernels += [simplify._fine_collapses, simplify._sweep_range]
         return all(os.path.exists(k._cache._cache_file._index_path) for k in kernels)
     except Exception:  # numba's cache layout is internal: no answer rather than a wrong one
         return None
