@@ -576,7 +576,7 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
             if result.max_error is not None:
-                print(f"{'max error':<12}{result.max_error:.6g} {opts.units} (measured over every sample)", file=sys.stderr)
+                print(f"{'max error':<12}{result.max_error:.6g} {result.error_units} (measured over every sample)", file=sys.stderr)
             if result.size_mm:
                 print("{:<12}{:.1f} x {:.1f} x {:.1f} mm".format("size", *result.size_mm), file=sys.stderr)
         print(", ".join(str(p) for p in result.outputs))

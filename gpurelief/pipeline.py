@@ -150,7 +150,8 @@ class ConvertResult:
     timings: dict[str, float] = field(default_factory=dict)
     device: str = "cpu"                                  # backend description, e.g. "cuda:0 (NVIDIA H100 ...)"
     notes: list[str] = field(default_factory=list)       # e.g. why --device auto fell back to the CPU
-    max_error: float | None = None  # adaptive mesh: measured max vertical error over every sample, in --units
+    max_error: float | None = None  # adaptive mesh: measured max vertical error over every sample, in error_units
+    error_units: str = "m"  # --units for glTF; mm for print formats (their solid is in millimetres)
     size_mm: tuple[float, float, float] | None = None  # print formats: (width, height, thickness)
 
 
@@ -396,9 +397,22 @@ def print_dims(image_size: tuple[int, int], opts: ConvertOptions):
 
 
 def check_stl_before_work(image_size: tuple[int, int], opts: ConvertOptions) -> None:
-    """The STL size limit is known from the grid: refuse before depth and meshing run."""
+    """Where the STL's size is known from the grid (a grid top, or an adaptive top under --max-triangles), refuse
+    an oversized one before depth and meshing run. An adaptive top under --max-error alone is judged by its real
+    triangle count when written (its bound is the full grid's, which would refuse any large photo)."""
+    if opts.mesh == "adaptive" and opts.max_triangles is None:
+        return
     grid_size, dims = print_dims(image_size, opts)
-    check_stl_size(solid_triangle_bound(grid_size, border=dims.border_mm > 0), allow_large=opts.allow_large_stl)
+    top = opts.max_triangles if opts.mesh == "adaptive" else None
+    check_stl_size(solid_triangle_bound(grid_size, border=dims.border_mm > 0, top=top),
+                   allow_large=opts.allow_large_stl, hint=_stl_hint(opts))
+
+
+def _stl_hint(opts: ConvertOptions) -> str:
+    """What to lower when an STL is too large: an adaptive top has a bound and a triangle budget as well."""
+    if opts.mesh == "adaptive":
+        return "raise --max-error, set --max-triangles (e.g. --max-triangles 2000000), lower --max-size"
+    return "lower --max-size (e.g. --max-size 1024)"
 
 
 def solid_from_heightfield(
@@ -477,7 +491,8 @@ def make_products(
         solid, size_mm = solid_from_heightfield(hf, opts, timer)
         colors = None
         for f in printing:
-            if f == "stl":
+            if f == "stl":  # an adaptive top's real count: refused here, before any format is written
+                check_stl_size(solid.triangle_count, allow_large=opts.allow_large_stl, hint=_stl_hint(opts))
                 products[f] = Product(solid, size_mm=size_mm)
             elif f == "3mf" or (f == "ply" and not opts.ply_texture):
                 if colors is None:
@@ -496,7 +511,7 @@ def write_print(
 ) -> tuple[list[Path], int]:
     """Solid (mm) -> .stl | .3mf | .obj (+ .mtl + texture) | .ply (colours, or UVs + texture); -> (paths, bytes)."""
     if fmt == "stl":
-        return [output], write_stl(output, mesh, allow_large=opts.allow_large_stl)
+        return [output], write_stl(output, mesh, allow_large=opts.allow_large_stl, hint=_stl_hint(opts))
     if fmt == "3mf":
         return [output], write_3mf(output, mesh, colors=colors)
     if fmt == "obj":
@@ -569,6 +584,7 @@ def convert(
     if "fast_fewest" in mesh.extras:
         notes.append(f"--max-triangles {opts.max_triangles}: the default --quality-pass fast keeps at least "
                      f"{mesh.extras['fast_fewest']:,} triangles on this grid, so the full pass ran")
+    error_units = "mm" if size_mm is not None else opts.units
     return ConvertResult(
         outputs=outputs,
         vertex_count=mesh.vertex_count,
@@ -579,7 +595,9 @@ def convert(
         timings=timer.timings,
         device=backend.description + (f" [{backend.note}]" if backend.note else ""),
         notes=notes,
-        max_error=(mesh.extras["max_error"] / UNITS_TO_METRES[opts.units]) if mesh.extras.get("max_error") is not None else None,
+        max_error=(mesh.extras["max_error"] * UNITS_TO_METRES[mesh.units] / UNITS_TO_METRES[error_units])
+        if mesh.extras.get("max_error") is not None else None,
+        error_units=error_units,
         size_mm=size_mm,
     )
 

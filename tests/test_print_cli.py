@@ -109,6 +109,61 @@ def test_cli_refuses_an_oversized_stl_naming_the_flag(tmp_path, photo_jpeg, monk
     assert out.stat().st_size > 10_000
 
 
+def test_adaptive_stl_is_judged_by_its_real_triangle_count(tmp_path, monkeypatch, capsys):
+    """The early refusal uses the full grid's count, which an adaptive top does not have: under a limit between
+    the two, the grid STL is refused before any work and the adaptive one is written; an adaptive STL over the
+    limit is refused once meshed (naming --max-error and --max-triangles), a --max-triangles budget over it
+    before any work."""
+    pytest.importorskip("numba")
+    from gpurelief.mesh.solid import solid_triangle_bound
+
+    src = tmp_path / "smooth.png"
+    yy, xx = np.mgrid[0:120, 0:160]
+    Image.fromarray((127 + 100 * np.sin(xx / 40.0) * np.cos(yy / 30.0)).astype(np.uint8)).save(src)
+    limit = stl_module.stl_size(solid_triangle_bound((120, 160))) // 2
+    monkeypatch.setattr(stl_module, "STL_MAX_BYTES", limit)
+    grid_out, adaptive_out = tmp_path / "grid.stl", tmp_path / "adaptive.stl"
+    calls = []
+    import gpurelief.pipeline as pipeline
+
+    real_heightfield = pipeline.compute_heightfield
+    monkeypatch.setattr(pipeline, "compute_heightfield", lambda *a, **k: calls.append(1) or real_heightfield(*a, **k))
+    assert main(["convert", str(src), "-o", str(grid_out)]) == ExitStatus.OUTPUT
+    assert "--max-size" in capsys.readouterr().err and not grid_out.exists() and not calls  # before any work
+    assert main(["convert", str(src), "-o", str(adaptive_out), "--mesh", "adaptive", "--max-error", "1%"]) == 0
+    assert 0 < adaptive_out.stat().st_size < limit / 4
+    assert trimesh.load(adaptive_out).is_watertight
+    capsys.readouterr()
+    grainy = tmp_path / "grainy.png"  # error 0 on a noisy relief: about the full grid, over the limit
+    Image.fromarray(np.random.default_rng(5).integers(0, 256, (120, 160, 3), dtype=np.uint8)).save(grainy)
+    exact = tmp_path / "exact.stl"
+    assert main(["convert", str(grainy), "-o", str(exact), "--mesh", "adaptive", "--max-error", "0",
+                 "--quality-pass", "off"]) == ExitStatus.OUTPUT
+    err = capsys.readouterr().err
+    assert "--max-error" in err and "--max-triangles" in err and err.count("\n") == 1 and not exact.exists()
+    calls.clear()
+    budget = tmp_path / "budget.stl"
+    assert main(["convert", str(src), "-o", str(budget), "--mesh", "adaptive", "--max-triangles", "40000"]) \
+        == ExitStatus.OUTPUT
+    assert "--max-triangles" in capsys.readouterr().err and not budget.exists() and not calls
+
+
+def test_adaptive_print_reports_its_measured_error_in_millimetres(tmp_path, photo_jpeg, capsys):
+    """A print solid is in millimetres, and so is its --max-error: the measured max error is reported in mm
+    (it was divided as if metres and labelled with --units: 0.001 mm printed as '0.001 m')."""
+    pytest.importorskip("numba")
+    result = convert(photo_jpeg, tmp_path / "a.stl", mesh="adaptive", max_error="0.05", relief_mm=5)
+    assert result.error_units == "mm" and 0 < result.max_error <= 0.05 * (1 + 1e-5)
+    pct = convert(photo_jpeg, tmp_path / "b.stl", mesh="adaptive", max_error="1%", relief_mm=5)
+    assert 0.01 < pct.max_error <= 0.05 * (1 + 1e-5)  # 1% of 5 mm, a real share of it on a photo
+    assert main(["convert", str(photo_jpeg), "-o", str(tmp_path / "c.stl"), "--mesh", "adaptive", "--max-error",
+                 "0.05", "-v"]) == 0
+    line = next(x for x in capsys.readouterr().err.splitlines() if x.startswith("max error"))
+    assert line.split()[3] == "mm" and 0 < float(line.split()[2]) <= 0.05 * (1 + 1e-5)
+    glb = convert(photo_jpeg, tmp_path / "d.glb", mesh="adaptive", max_error="0.5", units="cm", relief=0.1)
+    assert glb.error_units == "cm" and 0 < glb.max_error <= 0.5 * (1 + 1e-5)
+
+
 def test_format_flag_picks_a_print_format_for_an_unknown_suffix(tmp_path, photo_jpeg):
     out = tmp_path / "plaque.bin3d"
     assert main(["convert", str(photo_jpeg), "-o", str(out), "--format", "stl"]) == 0

@@ -349,9 +349,12 @@ def solid_mesh(top: Mesh, *, base: float, border: float = 0.0, border_z: float |
     return Mesh(positions=out_positions, normals=out_normals, uvs=out_uvs, indices=indices, units=top.units, extras=extras)
 
 
-def solid_triangle_bound(grid_size: tuple[int, int], *, border: bool = False) -> int:
-    """(GH, GW) of a full grid top -> triangles of its solid: top + walls/step + bottom/frame (an upper bound)."""
+def solid_triangle_bound(grid_size: tuple[int, int], *, border: bool = False, top: int | None = None) -> int:
+    """(GH, GW) of the grid -> triangles of its solid: top + walls/step + bottom/frame (an upper bound). top: the
+    top's triangle count (default: the full grid's); an adaptive top's walls follow its border vertices, at
+    most the grid's."""
     gh, gw = grid_size
     perimeter = 2 * (gh - 1) + 2 * (gw - 1)
-    top = 2 * (gh - 1) * (gw - 1)
+    if top is None:
+        top = 2 * (gh - 1) * (gw - 1)
     return top + 3 * perimeter + (14 if border else 0)

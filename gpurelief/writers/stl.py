@@ -23,8 +23,10 @@ def stl_size(triangle_count: int) -> int:
     return HEADER_BYTES + 4 + STL_TRIANGLE.itemsize * int(triangle_count)
 
 
-def check_stl_size(triangle_count: int, *, allow_large: bool = False, limit: int | None = None) -> int:
-    """Refuse an STL over `limit` bytes (default STL_MAX_BYTES) unless allow_large (--allow-large-stl); -> its size."""
+def check_stl_size(triangle_count: int, *, allow_large: bool = False, limit: int | None = None,
+                   hint: str = "lower --max-size (e.g. --max-size 1024)") -> int:
+    """Refuse an STL over `limit` bytes (default STL_MAX_BYTES) unless allow_large (--allow-large-stl); -> its size.
+    hint: what to lower, first in the message."""
     limit = STL_MAX_BYTES if limit is None else limit
     size = stl_size(triangle_count)
     if triangle_count > 0xFFFFFFFF:
@@ -32,7 +34,7 @@ def check_stl_size(triangle_count: int, *, allow_large: bool = False, limit: int
     if size > limit and not allow_large:
         raise OutputError(
             f"the STL would be {size / 1e6:,.0f} MB ({triangle_count:,} triangles), over the {limit / 1e6:,.0f} MB "
-            f"limit; lower --max-size (e.g. --max-size 1024), write .3mf, or pass {ALLOW_LARGE_FLAG}"
+            f"limit; {hint}, write .3mf, or pass {ALLOW_LARGE_FLAG}"
         )
     return size
 
@@ -63,10 +65,11 @@ def stl_triangles(positions: np.ndarray, triangles: np.ndarray) -> np.ndarray:
     return out
 
 
-def write_stl(path: str | os.PathLike, mesh: Mesh, *, allow_large: bool = False, limit: int | None = None) -> int:
+def write_stl(path: str | os.PathLike, mesh: Mesh, *, allow_large: bool = False, limit: int | None = None,
+              hint: str | None = None) -> int:
     """Mesh (positions in mesh.units, mm for printing) -> binary STL at `path`, atomically; -> bytes written."""
     count = mesh.triangle_count
-    size = check_stl_size(count, allow_large=allow_large, limit=limit)
+    size = check_stl_size(count, allow_large=allow_large, limit=limit, **({"hint": hint} if hint else {}))
     positions = np.asarray(mesh.positions, dtype=np.float32)
     triangles = np.asarray(mesh.indices).reshape(-1, 3)
     with atomic_open(path) as f:
