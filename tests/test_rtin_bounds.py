@@ -116,3 +116,26 @@ def test_levels_on_one_thread_and_on_all_build_the_same_pyramid(limit, monkeypat
     monkeypatch.setattr(rk, "PARALLEL_MIN_ROWS", 1)
     parallel = rk.build_errors(padded, 256, 299, limit)
     np.testing.assert_array_equal(serial, parallel)
+
+
+@pytest.mark.parametrize("fill", [np.nan, 1e30, -7.0])
+def test_padding_samples_decide_nothing(fill):
+    """_padded fills the padding with zeros (a fresh zeroed allocation: its pages are never written). That is
+    only right if no padding sample enters a decision: NaN, huge or negative padding must give the very same
+    pyramid and triangles as the zeros, at every limit and on grids of any shape."""
+    rng = np.random.default_rng(7)
+    for it in range(12):
+        gh, gw = int(rng.integers(2, 160)), int(rng.integers(2, 160))
+        heights = (fractal if it % 2 else step_edges)(gh, gw, seed=it).astype(np.float32)
+        zeros = _padded(heights)
+        assert zeros.shape[0] == zeros.shape[1] == rk.padded_side(gh, gw) + 1
+        assert np.array_equal(zeros[:gh, :gw], heights) and not zeros[gh:].any() and not zeros[:, gw:].any()
+        other = np.full_like(zeros, fill)
+        other[:gh, :gw] = heights
+        for limit in [np.inf, 0.0, 0.002, 0.02, 0.2]:
+            a = rk.build_errors(zeros, gh - 1, gw - 1, limit).copy()
+            b = rk.build_errors(other, gh - 1, gw - 1, limit).copy()
+            assert np.array_equal(a, b), (gh, gw, limit)
+            if np.isfinite(limit):
+                assert np.array_equal(rk.emit_triangles(a, gh - 1, gw - 1, limit),
+                                      rk.emit_triangles(b, gh - 1, gw - 1, limit))

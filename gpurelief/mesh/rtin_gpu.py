@@ -45,7 +45,8 @@ def build_errors(xp, launch, heights, real_rows: int, real_cols: int, limit: flo
 
     size = heights.shape[0] - 1
     errors = xp.zeros(heights.shape, dtype=xp.float64)
-    tol = bound_slack(max(abs(float(heights.max())), abs(float(heights.min()))))
+    real = heights[:real_rows + 1, :real_cols + 1]  # the padding holds no height of the map (zeros)
+    tol = bound_slack(max(abs(float(real.max())), abs(float(real.min()))))
     s = 1
     i32, f64 = np.int32, np.float64
     while s < size:

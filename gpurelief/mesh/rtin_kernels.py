@@ -302,7 +302,8 @@ def build_errors(heights: np.ndarray, real_rows: int, real_cols: int, limit: flo
         errors = np.zeros(heights.shape, dtype=np.float64)
     else:
         errors = ws.get("rtin.errors", heights.shape, np.float64, fill=0.0)
-    tol = bound_slack(max(abs(float(heights.max())), abs(float(heights.min()))))
+    real = heights[:real_rows + 1, :real_cols + 1]  # the padding holds no height of the map (zeros)
+    tol = bound_slack(max(abs(float(real.max())), abs(float(real.min()))))
     s = 1
     while s < size:
         with _level_threads(size // (2 * s) >= PARALLEL_MIN_ROWS):
