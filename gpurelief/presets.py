@@ -20,8 +20,11 @@ PRESETS: dict[str, dict] = {
         "compress": "none",
         "texture_max": 2048, "texture_format": "jpeg",
     },
-    # 3D printing: every pixel, tight error (0.02% of the relief), float streams, modest texture
-    "print": {"max_size": None, "mesh": "adaptive", "max_error": "0.02%", "compress": "none", "texture_max": 2048},
+    # 3D printing: every pixel, tight error (0.02% of the relief), float streams, modest texture; at most 2M
+    # triangles (the error rises only where needed): a grainy 12 MP photo needs 21M at 0.02% (a 1 GB STL,
+    # refused), 2M is a ~100 MB STL that slicers load, with 1.5% of the relief as its error there
+    "print": {"max_size": None, "mesh": "adaptive", "max_error": "0.02%", "max_triangles": 2_000_000,
+              "compress": "none", "texture_max": 2048},
     # keep everything: full-resolution grid, lossless float geometry, the photo's own texture bytes
     "archive": {"max_size": None, "mesh": "grid", "compress": "none", "texture_max": None, "texture_format": "auto"},
 }

@@ -299,6 +299,7 @@ def test_presets_fill_only_options_left_at_defaults_in_the_api():
     archive = _options(ConvertOptions(preset="archive"), {})
     assert (archive.max_size, archive.mesh, archive.compress, archive.texture_max) == (None, "grid", "none", None)
     printing = _options(None, {"preset": "print", "max_size": 512})
-    assert (printing.max_size, printing.mesh, printing.max_error) == (512, "adaptive", "0.02%")
+    assert (printing.max_size, printing.mesh, printing.max_error, printing.max_triangles) == (
+        512, "adaptive", "0.02%", 2_000_000)
     with pytest.raises(Exception, match="--preset"):
         _options(None, {"preset": "phone"})
