@@ -130,6 +130,26 @@ def test_batch_writes_every_format_from_one_mesh_identical_to_convert(tmp_path, 
     assert (tmp_path / "single.glb").read_bytes() == (tmp_path / "out" / "sub" / "b_1.glb").read_bytes()
 
 
+def test_batch_report_gives_an_adaptive_mesh_its_measured_error_and_pass(tmp_path):
+    pytest.importorskip("numba")
+    make_tree(tmp_path / "in", n=1)
+    report = tmp_path / "report.json"
+    opts = ConvertOptions(mesh="adaptive", max_error="1%")
+    res = run_batch([str(tmp_path / "in")], tmp_path / "out", opts, formats="glb,stl", workers=1, report=report,
+                    progress="none")
+    assert res.exit_status == ExitStatus.OK
+    rows = json.loads(report.read_text())["files"]
+    for row in rows:
+        single = convert(tmp_path / "in" / row["rel"], tmp_path / "single.glb", opts)
+        assert row["quality_pass"] == "fast" and row["max_error_units"] == "m"
+        assert row["max_error"] == pytest.approx(single.max_error, rel=1e-6) and 0 < row["max_error"]
+        assert row["max_error"] <= 0.01 * 0.1 * (1 + 1e-5)  # 1% of the default relief (0.1 of a 1 m width)
+    grid = tmp_path / "grid.json"
+    run_batch([str(tmp_path / "in")], tmp_path / "out-grid", ConvertOptions(), formats="glb", workers=1,
+              report=grid, progress="none")
+    assert all("max_error" not in r and "quality_pass" not in r for r in json.loads(grid.read_text())["files"])
+
+
 def test_batch_print_and_gltf_formats_share_one_depth_and_match_convert(tmp_path, gltf_validator):
     trimesh = pytest.importorskip("trimesh")
     make_tree(tmp_path / "in", n=1)
