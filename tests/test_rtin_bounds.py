@@ -139,3 +139,28 @@ def test_padding_samples_decide_nothing(fill):
             if np.isfinite(limit):
                 assert np.array_equal(rk.emit_triangles(a, gh - 1, gw - 1, limit),
                                       rk.emit_triangles(b, gh - 1, gw - 1, limit))
+
+
+def test_threshold_for_a_count_is_the_exact_smallest_one():
+    """--max-triangles without tree-walk bisection: the weighted order statistic of the vertex errors must be
+    the smallest threshold whose tree walk counts <= N (the next float below counts more), on every kind of map:
+    rough, stepped, quantised (many equal errors) and noise, on grids of any shape (padding halves weigh 0)."""
+    from gpurelief.mesh.adaptive import _error_field, _threshold_for_count
+    from gpurelief.mesh.workspace import workspace
+
+    rng = np.random.default_rng(11)
+    checked = 0
+    for it in range(16):
+        gh, gw = int(rng.integers(2, 140)), int(rng.integers(2, 140))
+        kind = it % 4
+        heights = [fractal(gh, gw, seed=it), step_edges(gh, gw, seed=it),
+                   np.round(fractal(gh, gw, seed=it) * 20) / 20, rng.random((gh, gw))][kind].astype(np.float32)
+        _, errors, rows, cols = _error_field(heights, np.inf, workspace())
+        hi = float(np.max(errors, where=np.isfinite(errors), initial=0.0))
+        fewest, most = rk.count_triangles(errors, rows, cols, hi), rk.count_triangles(errors, rows, cols, 0.0)
+        for n in {fewest, most, fewest + 1, max(fewest, most - 1), *rng.integers(fewest, most + 1, 4).tolist()}:
+            t = _threshold_for_count(errors, rows, cols, int(n))
+            assert rk.count_triangles(errors, rows, cols, t) <= n
+            assert t == 0.0 or rk.count_triangles(errors, rows, cols, np.nextafter(t, 0.0)) > n, (gh, gw, kind, n)
+            checked += 1
+    assert checked > 60

@@ -243,26 +243,16 @@ def _fit_count_after_pass(heights, max_error, max_triangles, effort):
 
 
 def _threshold_for_count(errors: np.ndarray, rows: int, cols: int, max_triangles: int) -> float:
-    """Smallest threshold whose mesh has <= max_triangles triangles (counts fall as the threshold rises)."""
-    finite = errors[np.isfinite(errors)]
-    hi = float(finite.max()) if finite.size else 0.0
+    """Smallest threshold whose mesh has <= max_triangles triangles (counts fall as the threshold rises): one tree
+    walk for the fewest, then the weighted order statistic of the vertex errors (rtin_kernels.threshold_for_extra;
+    a bisection over tree walks took ~60 of them, 7 s of a 12 MP --preset print)."""
+    hi = float(np.max(errors, where=np.isfinite(errors), initial=0.0))  # errors are >= 0
     fewest = rk.count_triangles(errors, rows, cols, hi)
     if fewest > max_triangles:
         raise OptionError(
             f"--max-triangles: this {cols + 1}x{rows + 1} grid needs at least {fewest} triangles, got {max_triangles}"
         )
-    lo = 0.0
-    if rk.count_triangles(errors, rows, cols, lo) <= max_triangles:
-        return lo
-    for _ in range(64):  # counts are monotone in the threshold: bisect on its value
-        mid = 0.5 * (lo + hi)
-        if mid <= lo or mid >= hi:
-            break
-        if rk.count_triangles(errors, rows, cols, mid) <= max_triangles:
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return rk.threshold_for_extra(errors, rows, cols, hi, max_triangles - fewest)
 
 
 def adaptive_mesh(

@@ -426,6 +426,136 @@ def count_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshol
     return int(_leaf_counts(errors, roots, real_rows, real_cols, threshold).sum())
 
 
+# --max-triangles: the threshold for a triangle count without walking the tree again and again.
+#
+# A triangle of the hierarchy splits iff its hypotenuse midpoint's error > t or it straddles the real border
+# (_splits), and with the exact pyramid (limit = inf) a parent's error is >= its children's (each vertex error
+# is the max of its children's and its own), so every triangle that would split has a split parent: the set of
+# split triangles at t is simply those with error > t (plus the straddling ones). Splitting a triangle adds one
+# leaf per child that is not wholly padding, minus itself; a triangle wholly inside the real grid has 2 such
+# children. So for 0 <= t <= the largest finite error,
+#     count(t) = count(largest finite) + sum over vertices v of m_v * [t < e_v < inf]
+# where m_v (0, 1 or 2) is the number of v's diamond halves wholly inside the real grid (straddling halves and
+# infinite errors split at any t and are in count(largest finite)). The smallest t with count(t) <= N is then
+# the weighted order statistic of the vertex errors: one histogram pass over their float bits finds its bin,
+# a second collects that bin's values (checked against the tree walk's count in tests/test_adaptive.py).
+
+SELECT_BITS = 16  # histogram bins: the top bits of the float64 pattern (monotone for positive floats)
+
+
+@_njit_inline
+def _inside_halves(x, y, size, real_cols, real_rows):
+    """m_v of grid vertex (x, y): how many halves of its diamond (the triangles whose hypotenuse midpoint it is)
+    lie wholly inside the real grid [0, real_cols] x [0, real_rows]; 0 for the square's corners."""
+    bits = x | y
+    if bits == 0:
+        return 0
+    s = bits & -bits  # the vertex's scale: its lowest set coordinate bit
+    if s >= size:
+        return 0
+    odd_x = (x // s) % 2 == 1
+    odd_y = (y // s) % 2 == 1
+    if odd_x and odd_y:  # square vertex: both halves fill the 2s x 2s square around it
+        return 2 if x + s <= real_cols and y + s <= real_rows else 0
+    m = 0
+    if odd_x:  # midpoint of the horizontal edge (x - s, y) - (x + s, y); apexes above and below
+        if x + s <= real_cols:
+            if y - s >= 0 and y <= real_rows:
+                m += 1
+            if y + s <= real_rows:
+                m += 1
+    else:  # midpoint of the vertical edge (x, y - s) - (x, y + s); apexes left and right
+        if y + s <= real_rows:
+            if x - s >= 0 and x <= real_cols:
+                m += 1
+            if x + s <= real_cols:
+                m += 1
+    return m
+
+
+@_njit_par
+def _error_histogram(errors, bits, real_cols, real_rows, hi, shift, prefix, pshift, hist):
+    """hist[c, b] += m_v over the vertices with 0 < e_v <= hi whose float bits >> pshift == prefix (pshift 64:
+    all), bin b = (bits >> shift) & (bins - 1); one row of hist per block c of grid rows (bits: errors viewed as
+    uint64)."""
+    size = errors.shape[0] - 1
+    chunks = hist.shape[0]
+    mask = np.uint64(hist.shape[1] - 1)
+    rows_per = (size + chunks) // chunks
+    for c in _prange(chunks):
+        for y in range(c * rows_per, min(size + 1, (c + 1) * rows_per)):
+            for x in range(size + 1):
+                e = errors[y, x]
+                if not (e > 0.0 and e <= hi):
+                    continue
+                b = bits[y, x]
+                if pshift < 64 and (b >> np.uint64(pshift)) != np.uint64(prefix):
+                    continue
+                m = _inside_halves(x, y, size, real_cols, real_rows)
+                if m != 0:
+                    hist[c, np.int64((b >> np.uint64(shift)) & mask)] += m
+
+
+@_njit
+def _bin_values(errors, bits, real_cols, real_rows, hi, prefix, pshift, n, values, weights):
+    """The n vertices with 0 < e_v <= hi, m_v > 0 and float bits >> pshift == prefix -> values[:n], weights[:n]."""
+    size = errors.shape[0] - 1
+    k = 0
+    for y in range(size + 1):
+        for x in range(size + 1):
+            e = errors[y, x]
+            if not (e > 0.0 and e <= hi) or (bits[y, x] >> np.uint64(pshift)) != np.uint64(prefix):
+                continue
+            m = _inside_halves(x, y, size, real_cols, real_rows)
+            if m != 0 and k < n:
+                values[k] = e
+                weights[k] = m
+                k += 1
+    return k
+
+
+def threshold_for_extra(errors: np.ndarray, real_rows: int, real_cols: int, hi: float, extra: int) -> float:
+    """The smallest t >= 0 whose mesh has at most `extra` more triangles than at t = hi (the largest finite
+    error), from the weighted order statistic above (the same float as a bisection with the tree walk)."""
+    errors = np.ascontiguousarray(errors, dtype=np.float64)
+    bits = errors.view(np.uint64)
+    chunks = max(1, min(64, (errors.shape[0] + 63) // 64))
+    hist = np.empty((chunks, 1 << SELECT_BITS), dtype=np.int64)
+    above = 0  # weight of the values above the current bin
+    prefix, pshift = 0, 64
+    # level 1: bits 63..48 (sign, exponent, 4 mantissa bits); level 2: bits 47..32 inside the bin found there;
+    # then that bin's values (within 2^-20 of each other), sorted
+    for shift in (64 - SELECT_BITS, 64 - 2 * SELECT_BITS):
+        hist[:] = 0
+        _error_histogram(errors, bits, real_cols, real_rows, float(hi), shift, prefix, pshift, hist)
+        counts = hist.sum(axis=0)
+        for b in range(counts.size - 1, -1, -1):
+            if above + counts[b] > extra:
+                break
+            above += counts[b]
+        else:
+            return 0.0  # every positive error fits: t = 0
+        prefix, pshift = (prefix << SELECT_BITS) | b, shift
+    n = int(counts[b])
+    values = np.empty(n, dtype=np.float64)
+    weights = np.empty(n, dtype=np.int64)
+    n = _bin_values(errors, bits, real_cols, real_rows, float(hi), prefix, pshift, n, values, weights)
+    order = np.argsort(values[:n], kind="stable")[::-1]
+    values, weights = values[order], weights[order]
+    i = 0
+    while i < n:  # distinct values, largest first: t = u_j, the first whose weight takes `above` past extra
+        j = i
+        w = 0
+        while j < n and values[j] == values[i]:
+            w += int(weights[j])
+            j += 1
+        if above + w > extra:
+            return float(values[i])
+        above += w
+        i = j
+    raise AssertionError("threshold_for_extra: the histogram and the values disagree")  # pragma: no cover
+
+
 def emit_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshold: float, ws=None) -> np.ndarray:
     """-> (M, 3) int64 vertex ids into the real (real_rows+1, real_cols+1) grid (scratch from `ws` if given).
 
