@@ -99,7 +99,7 @@ def _padded(heights, xp=np):
     # the same whatever they hold, tested), so zeros: a fresh zeroed allocation leaves the padding's pages
     # unwritten (np.pad's 'edge' fill took 0.25-0.85 s of a 6001^2 map's mesh, padded to 8193^2)
     padded = xp.zeros((side + 1, side + 1), dtype=xp.float32)
-    padded[:gh, :gw] = heights
+    padded[:gh, :gw] = xp.asarray(heights, dtype=xp.float32)  # a host array onto the device with CuPy
     return padded
 
 
