@@ -75,6 +75,11 @@ def add_depth_options(p: argparse.ArgumentParser) -> None:
         "--depth-map", metavar="FILE",
         help="use this depth/height map instead of estimating one: 8/16-bit PNG, float TIFF or .npy; larger = nearer/higher",
     )
+    g.add_argument(
+        "--nodata", type=float, metavar="VALUE",
+        help="with --depth-map: samples equal to VALUE are no data, like NaN (e.g. -9999 or -32768); a GeoTIFF's "
+             "GDAL_NODATA tag is read without it",
+    )
     g.add_argument("--invert", action="store_true", help="swap near and far (e.g. for a map where larger = farther)")
     g.add_argument("--gamma", type=float, default=1.0, help="height curve: >1 flattens low areas, <1 lifts them (default 1)")
     g.add_argument("--contrast", type=float, default=1.0, help="scale heights about mid-height, then clamp (default 1)")
@@ -459,7 +464,7 @@ def run_batch_command(args: argparse.Namespace, opts: ConvertOptions) -> int:
 
 
 OPTION_NAMES = {
-    "frame", "max_pixels", "depth_map", "invert", "gamma", "contrast", "smooth_px", "clip_pct", "max_size",
+    "frame", "max_pixels", "depth_map", "nodata", "invert", "gamma", "contrast", "smooth_px", "clip_pct", "max_size",
     "relief", "width", "units", "cut_transparent", "texture_format", "texture_max", "texture_quality",
     "double_sided", "unlit", "alpha_mode", "alpha_cutoff", "format",
     "depth_model", "depth_output", "depth_tiles", "providers", "accept_license",

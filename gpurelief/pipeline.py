@@ -47,6 +47,7 @@ class ConvertOptions:
     max_pixels: int | None = DEFAULT_MAX_PIXELS
     # depth
     depth_map: str | os.PathLike | None = None
+    nodata: float | None = None                   # --depth-map samples equal to this are no data (NaN)
     depth_model: str | os.PathLike | None = None  # registry name or PATH.onnx (ONNX Runtime)
     depth_output: str = "auto"                    # PATH.onnx output meaning: inverse-depth | depth
     depth_tiles: int = 0                          # > 1: also run the model on tiles x tiles crops
@@ -108,6 +109,10 @@ class ConvertOptions:
             raise OptionError(f"--texture-max: expected a positive pixel count, got {self.texture_max}")
         if not (self.width > 0 and np.isfinite(self.width)):
             raise OptionError(f"--width: expected a positive size, got {self.width}")
+        if self.nodata is not None and self.depth_map is None:
+            raise OptionError("--nodata applies to --depth-map; give the map too, or drop --nodata")
+        if self.nodata is not None and np.isnan(self.nodata):
+            raise OptionError("--nodata: NaN is always no data; give the value your map uses for it (e.g. -9999)")
         if self.depth_map is not None and self.depth_model is not None:
             raise OptionError("--depth-map and --depth-model both give the depth; use one of them")
         if self.depth_tiles < 0 or self.depth_tiles == 1:
@@ -208,7 +213,7 @@ def clip_percentiles(opts: ConvertOptions) -> tuple[float, float]:
 def compute_depth(image: Image, opts: ConvertOptions, grid_size: tuple[int, int]) -> DepthMap:
     """The depth stage: a given map, a neural model (ONNX Runtime), or the model-free estimate at the grid size."""
     if opts.depth_map is not None:
-        return load_depth_map(opts.depth_map, max_pixels=opts.max_pixels)
+        return load_depth_map(opts.depth_map, max_pixels=opts.max_pixels, nodata=opts.nodata)
     if opts.depth_model is not None:
         from .depth.onnx import model_depth
 
@@ -236,7 +241,7 @@ def compute_heightfield(
         depth = lithophane_depth(image, grid_size) if lithophane else compute_depth(image, opts, grid_size)
     with timer.stage("condition"):
         clip = clip_percentiles(opts) if not lithophane or opts.clip_pct is not None else (0.0, 100.0)
-        return condition(
+        hf = condition(
             depth,
             image_size=image_size,
             grid_size=grid_size,
@@ -249,6 +254,8 @@ def compute_heightfield(
             cut_transparent=opts.cut_transparent,
             array_ops=array_ops,
         )
+    hf.notes = list(depth.notes)
+    return hf
 
 
 def surface_mesh(hf: Heightfield, opts: ConvertOptions, timer: StageTimer, backend: Backend | None = None) -> Mesh:
@@ -581,6 +588,7 @@ def convert(
         )
         backend = cpu_backend()
         mesh, hf, outputs, size, size_mm = mesh_texture_write(backend)
+    notes[:0] = hf.notes  # the depth map's (e.g. a likely no-data value), before the mesher's
     if "fast_fewest" in mesh.extras:
         notes.append(f"--max-triangles {opts.max_triangles}: the default --quality-pass fast keeps at least "
                      f"{mesh.extras['fast_fewest']:,} triangles on this grid, so the full pass ran")

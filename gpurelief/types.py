@@ -66,6 +66,7 @@ class DepthMap:
 
     values: Any
     source: str = "heuristic"
+    notes: list = field(default_factory=list)  # for the user, e.g. a likely no-data value left in the map
 
 
 @dataclass
@@ -79,6 +80,7 @@ class Heightfield:
     heights: Any
     image_size: tuple[int, int]
     valid: Any = None
+    notes: list = field(default_factory=list)  # from the depth stage (DepthMap.notes)
 
     @property
     def grid_size(self) -> tuple[int, int]:

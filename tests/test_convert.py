@@ -147,6 +147,60 @@ def test_convert_float_tiff_depth_map(tmp_path, photo_jpeg):
     assert np.isclose(z[0], 0.0) and np.isclose(z[-1], 0.1, rtol=1e-5) and np.all(np.diff(z) >= 0)
 
 
+def _dem_with_hole(value):
+    """A 48 x 64 ramp from 100 to 2500 m with a 6 x 8 block of `value` (an exporter's no-data) in a corner."""
+    elev = np.linspace(100.0, 2500.0, 48 * 64, dtype=np.float32).reshape(48, 64)
+    elev[:6, :8] = value
+    return elev
+
+
+def test_nodata_from_the_flag_or_the_geotiff_tag_keeps_the_relief(tmp_path, photo_jpeg, capsys):
+    """A no-data value left in a DEM as a height squashes the real terrain into a sliver at the top of the relief.
+    --nodata (any format) or a GeoTIFF's GDAL_NODATA tag (42113) turns it into no data; a map whose minimum looks
+    like one gets a note naming the flag."""
+    from PIL import TiffImagePlugin
+
+    from gpurelief.cli import main
+
+    elev = _dem_with_hole(-32768.0)
+    Image.fromarray(elev, mode="F").save(tmp_path / "plain.tif")
+    tags = TiffImagePlugin.ImageFileDirectory_v2()
+    tags[42113] = "-32768"
+    tags.tagtype[42113] = 2  # ASCII, as GDAL writes it
+    Image.fromarray(elev, mode="F").save(tmp_path / "tagged.tif", tiffinfo=tags)
+    np.save(tmp_path / "hole.npy", _dem_with_hole(-9999.0))
+
+    def terrain_z(out):  # heights of the ramp outside the hole's corner
+        z = primitive_arrays(out)["positions"][:, 2].reshape(48, 64)
+        return z[10:, 10:]
+
+    squashed = gpurelief.convert(photo_jpeg, tmp_path / "s.glb", depth_map=tmp_path / "plain.tif")
+    assert np.ptp(terrain_z(tmp_path / "s.glb")) < 0.1 * 0.1  # under 10% of the relief: the failure mode
+    assert any("--nodata -32768" in n for n in squashed.notes)
+    for name, kw in [("flag.glb", dict(depth_map=tmp_path / "plain.tif", nodata=-32768.0)),
+                     ("tag.glb", dict(depth_map=tmp_path / "tagged.tif")),
+                     ("npy.glb", dict(depth_map=tmp_path / "hole.npy", nodata=-9999))]:
+        result = gpurelief.convert(photo_jpeg, tmp_path / name, **kw)
+        assert np.ptp(terrain_z(tmp_path / name)) > 0.6 * 0.1, name  # the ramp spans the relief again
+        assert not result.notes
+    # the CLI flag, its note, and the flag without a map
+    assert main(["convert", str(photo_jpeg), "-o", str(tmp_path / "c.glb"), "--depth-map", str(tmp_path / "hole.npy")]) == 0
+    assert "pass --nodata -9999" in capsys.readouterr().err
+    assert main(["convert", str(photo_jpeg), "-o", str(tmp_path / "d.glb"), "--depth-map", str(tmp_path / "hole.npy"),
+                 "--nodata", "-9999"]) == 0
+    assert "--nodata" not in capsys.readouterr().err
+    assert np.ptp(terrain_z(tmp_path / "d.glb")) > 0.6 * 0.1
+    with pytest.raises(OptionError, match="--nodata applies to --depth-map"):
+        gpurelief.convert(photo_jpeg, tmp_path / "e.glb", nodata=-9999)
+
+
+def test_a_real_low_value_is_not_taken_for_no_data(tmp_path, photo_jpeg):
+    """-9999 inside a continuous range (a deep trench, not a hole) gets no note."""
+    elev = np.linspace(-9999.0, -9000.0, 48 * 64, dtype=np.float32).reshape(48, 64)
+    np.save(tmp_path / "trench.npy", elev)
+    assert not gpurelief.convert(photo_jpeg, tmp_path / "t.glb", depth_map=tmp_path / "trench.npy").notes
+
+
 @pytest.mark.parametrize("orientation", [3, 6, 8])
 def test_rotated_jpeg_keeps_pixels_and_maps_uvs_onto_them(tmp_path, orientation, gltf_validator):
     raw = photo_like(24, 40)
