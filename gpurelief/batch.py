@@ -615,6 +615,8 @@ def ok_row(item, timer, t0, outputs, mesh, image) -> dict:
         status="ok", outputs=outputs, bytes=sum(o["bytes"] for o in outputs), error=None,
         vertex_count=mesh.vertex_count, triangle_count=mesh.triangle_count, image_size=[image.width, image.height],
     )
+    if mesh.extras.get("notes"):  # e.g. a likely no-data value left in a --depth-map
+        row["notes"] = list(mesh.extras["notes"])
     if mesh.extras.get("quality_pass") is not None:  # an adaptive mesh: its measured error and the pass that ran
         measured = mesh.extras.get("max_error")
         row.update(max_error=None if measured is None else float(measured), max_error_units=mesh.units,

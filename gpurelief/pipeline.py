@@ -509,6 +509,9 @@ def make_products(
             else:
                 mesh, texture = textured(solid)
                 products[f] = Product(mesh, texture, size_mm=size_mm)
+    if hf.notes:  # for the batch report (convert() reads hf.notes)
+        for p in products.values():
+            p.mesh.extras["notes"] = list(hf.notes)
     return products, hf
 
 

@@ -150,6 +150,22 @@ def test_batch_report_gives_an_adaptive_mesh_its_measured_error_and_pass(tmp_pat
     assert all("max_error" not in r and "quality_pass" not in r for r in json.loads(grid.read_text())["files"])
 
 
+def test_batch_report_carries_the_depth_maps_note(tmp_path):
+    """A --depth-map whose minimum looks like a no-data value: the note `convert` prints is in the report row."""
+    make_tree(tmp_path / "in", n=1)
+    elev = np.linspace(100.0, 900.0, 60 * 80, dtype=np.float32).reshape(60, 80)
+    elev[:4, :4] = -9999.0
+    np.save(tmp_path / "dem.npy", elev)
+    report = tmp_path / "report.json"
+    run_batch([str(tmp_path / "in")], tmp_path / "out", ConvertOptions(depth_map=str(tmp_path / "dem.npy")),
+              formats="glb,stl", workers=1, report=report, progress="none")
+    rows = json.loads(report.read_text())["files"]
+    assert rows and all(any("--nodata -9999" in n for n in r["notes"]) for r in rows)
+    run_batch([str(tmp_path / "in")], tmp_path / "out2", ConvertOptions(depth_map=str(tmp_path / "dem.npy"), nodata=-9999),
+              formats="glb", workers=1, report=report, progress="none")
+    assert all("notes" not in r for r in json.loads(report.read_text())["files"])
+
+
 def test_batch_print_and_gltf_formats_share_one_depth_and_match_convert(tmp_path, gltf_validator):
     trimesh = pytest.importorskip("trimesh")
     make_tree(tmp_path / "in", n=1)
