@@ -255,7 +255,18 @@ def compute_heightfield(
             array_ops=array_ops,
         )
     hf.notes = list(depth.notes)
+    if (image.source_mode in ELEVATION_MODES and opts.depth_map is None and opts.depth_model is None
+            and not lithophane):
+        name = image.path.name if image.path is not None else "the input"
+        kind = "float" if image.source_mode == "F" else "16-bit"
+        hf.notes.append(f"{name} is a single-channel {kind} image, like elevation data, but its grey levels went "
+                        f"through the photo depth estimator; to use its values as heights, add --depth-map "
+                        f"{image.path if image.path is not None else 'FILE'}")
     return hf
+
+
+# single-channel high-precision modes: what DEM exports look like (8-bit grey "L" is as often a plain photo)
+ELEVATION_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
 def surface_mesh(hf: Heightfield, opts: ConvertOptions, timer: StageTimer, backend: Backend | None = None) -> Mesh:

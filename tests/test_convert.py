@@ -194,6 +194,19 @@ def test_nodata_from_the_flag_or_the_geotiff_tag_keeps_the_relief(tmp_path, phot
         gpurelief.convert(photo_jpeg, tmp_path / "e.glb", nodata=-9999)
 
 
+def test_an_elevation_image_given_as_the_photo_gets_a_note(tmp_path, photo_jpeg):
+    """A float or 16-bit single-channel input is most likely a DEM given as the photo: the note names
+    --depth-map; with it (the same file) there is no note, and neither for an ordinary photo."""
+    elev = np.linspace(100.0, 2500.0, 48 * 64, dtype=np.float32).reshape(48, 64)
+    Image.fromarray(elev, mode="F").save(tmp_path / "dem.tif")
+    Image.fromarray((elev * 20).astype(np.uint16)).save(tmp_path / "dem16.png")
+    for name in ("dem.tif", "dem16.png"):
+        notes = gpurelief.convert(tmp_path / name, tmp_path / "a.glb").notes
+        assert any(f"--depth-map {tmp_path / name}" in n for n in notes), name
+        assert not gpurelief.convert(tmp_path / name, tmp_path / "b.glb", depth_map=tmp_path / name).notes
+    assert not gpurelief.convert(photo_jpeg, tmp_path / "c.glb").notes
+
+
 def test_a_real_low_value_is_not_taken_for_no_data(tmp_path, photo_jpeg):
     """-9999 inside a continuous range (a deep trench, not a hole) gets no note."""
     elev = np.linspace(-9999.0, -9000.0, 48 * 64, dtype=np.float32).reshape(48, 64)
