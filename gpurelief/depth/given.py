@@ -89,12 +89,11 @@ def _gdal_nodata(img) -> float | None:
 def _likely_nodata(values: np.ndarray):
     """-> (value, count, lo, hi) when the map's minimum is a common no-data value (LIKELY_NODATA) lying farther
     below the next value than the rest of the map spans ([lo, hi]), else None."""
-    finite = values[np.isfinite(values)]
-    if finite.size == 0:
-        return None
-    low = float(finite.min())
+    finite_mask = np.isfinite(values)
+    low = float(np.min(values, where=finite_mask, initial=np.inf))
     if not any(np.float32(low) == np.float32(v) for v in LIKELY_NODATA):
-        return None
+        return None  # (the usual case: no copy of the map made)
+    finite = values[finite_mask]
     rest = finite[finite != low]
     if rest.size == 0:
         return None

@@ -303,6 +303,7 @@ def adaptive_mesh(
     bound = min(bounds) if bounds else None
     effort = quality_effort(quality_pass)
     on_device = device is not None and max_triangles is None and np.isfinite(bound if bound is not None else 0.0)
+    fast_fewest = None  # set when the fast pass could not reach max_triangles and the full pass ran instead
     if on_device:
         threshold = float(bound if bound is not None else 0.0)
         triangles = rtin_gpu.rtin_triangles_gpu(heights, max_error=threshold, xp=device.xp, launch=device.launch)
@@ -327,7 +328,7 @@ def adaptive_mesh(
 
     gh, gw = grid_size
     passes = {"quality_pass": effort or "off"}
-    if effort == "full" and quality_effort(quality_pass) == "fast":
+    if fast_fewest is not None:
         passes["fast_fewest"] = fast_fewest
     if on_device:
         used = xp.zeros(gh * gw, dtype=bool)

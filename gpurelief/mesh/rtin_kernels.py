@@ -438,7 +438,7 @@ def count_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshol
 # where m_v (0, 1 or 2) is the number of v's diamond halves wholly inside the real grid (straddling halves and
 # infinite errors split at any t and are in count(largest finite)). The smallest t with count(t) <= N is then
 # the weighted order statistic of the vertex errors: one histogram pass over their float bits finds its bin,
-# a second collects that bin's values (checked against the tree walk's count in tests/test_adaptive.py).
+# a second collects that bin's values (checked against the tree walk's count in tests/test_rtin_bounds.py).
 
 SELECT_BITS = 16  # histogram bins: the top bits of the float64 pattern (monotone for positive floats)
 
