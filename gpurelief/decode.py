@@ -85,10 +85,14 @@ def open_image(path: Path, data: bytes, *, max_pixels: int | None = DEFAULT_MAX_
     return img
 
 
+# single-channel modes with more than 8 bits (16-bit and 32-bit integer, float): what elevation exports look like
+HIGH_PRECISION_GREY = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+
 def _to_rgb_or_rgba(img: PILImage.Image) -> np.ndarray:
     """Any Pillow mode -> (H, W, 3) or (H, W, 4) uint8. 16-bit and float greys are scaled, not clipped."""
     mode = img.mode
-    if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+    if mode in HIGH_PRECISION_GREY:
         a = np.asarray(img, dtype=np.float64)
         if mode.startswith("I;16") or (mode == "I" and a.size and a.min() >= 0 and a.max() <= 65535):
             grey = np.round(a / 257.0)

@@ -16,7 +16,7 @@ import numpy as np
 from .backend import numpy_ops as ops
 from .backend.device import Backend, cpu_backend, parse_device, select_backend
 from .condition import condition
-from .decode import DEFAULT_MAX_PIXELS, load_image
+from .decode import DEFAULT_MAX_PIXELS, HIGH_PRECISION_GREY, load_image
 from .depth import estimate_depth, load_depth_map
 from .errors import DeviceError, GpureliefError, OptionError
 from .mesh.grid import grid_mesh
@@ -255,7 +255,7 @@ def compute_heightfield(
             array_ops=array_ops,
         )
     hf.notes = list(depth.notes)
-    if (image.source_mode in ELEVATION_MODES and opts.depth_map is None and opts.depth_model is None
+    if (image.source_mode in HIGH_PRECISION_GREY and opts.depth_map is None and opts.depth_model is None
             and not lithophane):
         name = image.path.name if image.path is not None else "the input"
         kind = "float" if image.source_mode == "F" else "16-bit"
@@ -264,9 +264,6 @@ def compute_heightfield(
                         f"{image.path if image.path is not None else 'FILE'}")
     return hf
 
-
-# single-channel high-precision modes: what DEM exports look like (8-bit grey "L" is as often a plain photo)
-ELEVATION_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
 
 
 def surface_mesh(hf: Heightfield, opts: ConvertOptions, timer: StageTimer, backend: Backend | None = None) -> Mesh:

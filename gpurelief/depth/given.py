@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..decode import DEFAULT_MAX_PIXELS, open_image, read_input_bytes
+from ..decode import DEFAULT_MAX_PIXELS, HIGH_PRECISION_GREY, open_image, read_input_bytes
 from ..errors import ImageTooSmallError, InputError
 from ..types import DepthMap
 
@@ -48,7 +48,7 @@ def load_depth_map(path: str | os.PathLike, *, max_pixels: int | None = DEFAULT_
             raise InputError(f"{path}: the depth map is truncated or corrupt ({exc}); re-export it", path=path) from exc
         tagged = _gdal_nodata(img)
         mode = img.mode
-        if mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F", "L"):
+        if mode in HIGH_PRECISION_GREY or mode == "L":
             values = np.asarray(img, dtype=np.float32)
         elif mode in ("LA", "La", "PA", "P", "1"):
             values = np.asarray(img.convert("L"), dtype=np.float32)

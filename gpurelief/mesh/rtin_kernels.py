@@ -536,24 +536,17 @@ def threshold_for_extra(errors: np.ndarray, real_rows: int, real_cols: int, hi: 
         else:
             return 0.0  # every positive error fits: t = 0
         prefix, pshift = (prefix << SELECT_BITS) | b, shift
-    n = int(counts[b])
+    n = int(counts[b])  # the bin's weight: at least its number of values (each weighs 1 or 2)
     values = np.empty(n, dtype=np.float64)
     weights = np.empty(n, dtype=np.int64)
     n = _bin_values(errors, bits, real_cols, real_rows, float(hi), prefix, pshift, n, values, weights)
-    order = np.argsort(values[:n], kind="stable")[::-1]
-    values, weights = values[order], weights[order]
-    i = 0
-    while i < n:  # distinct values, largest first: t = u_j, the first whose weight takes `above` past extra
-        j = i
-        w = 0
-        while j < n and values[j] == values[i]:
-            w += int(weights[j])
-            j += 1
-        if above + w > extra:
-            return float(values[i])
-        above += w
-        i = j
-    raise AssertionError("threshold_for_extra: the histogram and the values disagree")  # pragma: no cover
+    order = np.argsort(values[:n], kind="stable")[::-1]  # largest first
+    # t = the value whose weight takes the running total past extra (equal values share it: the first of them
+    # to cross has their common value)
+    past = np.flatnonzero(above + np.cumsum(weights[order]) > extra)
+    if past.size == 0:  # pragma: no cover - the histogram counted this bin's weight
+        raise AssertionError("threshold_for_extra: the histogram and the values disagree")
+    return float(values[order[past[0]]])
 
 
 def emit_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshold: float, ws=None) -> np.ndarray:
