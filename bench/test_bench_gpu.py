@@ -5,7 +5,7 @@
    memory bandwidth (bytes each kernel must move / kernel time, against the peak from the
    device attributes, and against a measured device-to-device copy).
 
-Skipped without a GPU. NOT YET RUN: no GPU was available while this was written (bench/results/README.md).
+Skipped without a GPU. bench/results/README.md has the runs.
 Run on a GPU machine:
     python3 -m pytest bench/test_bench_gpu.py --benchmark-only --benchmark-json=bench/results/gpu-<machine>.json
 Each benchmark's extra_info carries the GPU name, driver, CUDA runtime and CuPy versions and the
@@ -126,7 +126,8 @@ def test_bench_gpu_depth_to_glb_bytes_in_host_memory(benchmark, gpu, depth_on_de
     from PIL import Image
 
     from gpurelief.backend import cupy_ops as C
-    from gpurelief.types import Mesh, Texture
+    from gpurelief.mesh.grid import grid_mesh
+    from gpurelief.types import Heightfield, Texture
     from gpurelief.writers.glb import glb_head, glb_into
     from gpurelief.writers.gltf_doc import build_document
 
@@ -136,9 +137,9 @@ def test_bench_gpu_depth_to_glb_bytes_in_host_memory(benchmark, gpu, depth_on_de
     texture = Texture(buf.getvalue(), "image/jpeg", 64, 36)
 
     def mesh():
-        h = C.condition_heights(depth_on_device)
-        return Mesh(C.grid_positions(h, dx=DX, dy=DY, relief=RELIEF), C.grid_normals(h, dx=DX, dy=DY, relief=RELIEF),
-                    C.grid_uvs((GH, GW)), C.grid_indices((GH, GW)))
+        # the pipeline's own steps (condition -> grid_mesh, which also gives the exact POSITION bounds)
+        return grid_mesh(Heightfield(C.condition_heights(depth_on_device), image_size=(GH, GW)), relief_frac=RELIEF,
+                         array_ops=C)
 
     _, total = glb_head(build_document(mesh(), texture))
     out = cupyx.empty_pinned((total + 4096,), dtype=np.uint8)  # allocated once, as a server would
@@ -154,22 +155,23 @@ def test_bench_gpu_depth_to_glb_bytes_in_host_memory(benchmark, gpu, depth_on_de
     benchmark.extra_info.update(glb_bytes=int(glb.size), target="median <= 0.015 s on an H100")
 
 
-@pytest.mark.parametrize("err", [0.005, 0.001])
-def test_bench_gpu_adaptive_rtin_vs_numba(benchmark, gpu, err):
-    """Issue 5 item 2: the GPU RTIN (kernels/rtin.cu) on a 2049^2 fractal map, with numba's time on the same
-    machine's CPU in extra_info (same triangles: checked)."""
+@pytest.mark.parametrize("kind", ["fractal", "photo"])
+@pytest.mark.parametrize("err", [0.005, 0.001, 0.0001])
+def test_bench_gpu_adaptive_rtin_vs_numba(benchmark, gpu, kind, err):
+    """Issue 5 item 2: the GPU RTIN (kernels/rtin.cu) on the 2049^2 maps of bench/test_meshing_peers.py, with
+    numba's time on the same machine's CPU in extra_info (same triangles: checked)."""
     import sys
     import time
     from pathlib import Path
 
     cupy, info = gpu
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from heightmaps import fractal
+    from heightmaps import fractal, step_edges
 
     from gpurelief.mesh import rtin_gpu
     from gpurelief.mesh.adaptive import rtin_triangles
 
-    heights = fractal(2049, 2049, seed=1)
+    heights = (fractal if kind == "fractal" else step_edges)(2049, 2049, seed=1)
     dev = cupy.asarray(heights)
     launch = rtin_gpu.CupyLauncher()
     run = _timed(cupy, lambda: rtin_gpu.rtin_triangles_gpu(dev, max_error=err, xp=cupy, launch=launch))
@@ -179,8 +181,10 @@ def test_bench_gpu_adaptive_rtin_vs_numba(benchmark, gpu, err):
         t0 = time.perf_counter()
         want, _ = rtin_triangles(heights, max_error=err)
         cpu_times.append(time.perf_counter() - t0)
-    assert len(tris) == len(want)
-    benchmark.group = "gpu adaptive 2049^2"
+    # the same triangles (each with the same rotation of its vertices), in any order
+    key = lambda t: np.unique(np.ascontiguousarray(t, dtype=np.int64).view([("a", np.int64), ("b", np.int64), ("c", np.int64)]))  # noqa: E731
+    assert len(tris) == len(want) and np.array_equal(key(tris.get()), key(want))
+    benchmark.group = f"gpu adaptive 2049^2 {kind}"
     benchmark.pedantic(run, rounds=10, iterations=1, warmup_rounds=1)
     benchmark.extra_info.update(info)
     benchmark.extra_info.update(triangles=len(want), numba_median_s=sorted(cpu_times)[1],

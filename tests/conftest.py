@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -33,7 +34,16 @@ def _node() -> str:
 
 
 def validate(path: Path, *, allow_warnings: bool = False) -> dict:
-    """Run the Khronos glTF validator on a .glb/.gltf; -> its report. Fails the test on any error or warning."""
+    """Run the Khronos glTF validator on a .glb/.gltf; -> its report. Fails the test on any error or warning.
+
+    The lent GPU machines have no node: there bench/gpu_session.sh sets GPURELIEF_VALIDATE_LATER to a folder,
+    each file is copied into it (-> an empty report), and the session validates them on the dev machine."""
+    later = os.environ.get("GPURELIEF_VALIDATE_LATER")
+    if later and shutil.which("node") is None:
+        dest = Path(later)
+        dest.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, dest / f"{len(list(dest.iterdir())):03d}-{path.name}")
+        return {}
     args = [_node(), str(VALIDATOR), str(path)] + (["--allow-warnings"] if allow_warnings else [])
     proc = subprocess.run(args, capture_output=True, text=True, timeout=300, cwd=ROOT)
     try:

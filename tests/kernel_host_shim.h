@@ -8,6 +8,9 @@
 #include <cstdint>
 
 struct uint3 { unsigned int x, y, z; };
+// the CUDA vector types the kernels store through (16-byte aligned, as on the GPU)
+struct alignas(16) float4 { float x, y, z, w; };
+struct alignas(16) uint4 { unsigned int x, y, z, w; };
 struct dim3 {
     unsigned int x, y, z;
     dim3(unsigned int x_ = 1, unsigned int y_ = 1, unsigned int z_ = 1) : x(x_), y(y_), z(z_) {}

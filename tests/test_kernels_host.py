@@ -94,6 +94,24 @@ def test_condition_kernel_matches_numpy_bit_for_bit(kops, shape, case):
     assert_bits_equal(kops.condition_heights(depth, **case), N.condition_heights(depth, **case))
 
 
+@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("kind", ["finite", "extremes", "inf"])
+def test_condition_range_pass_matches_numpy_bit_for_bit(kops, shape, kind):
+    """minmax_partials_f32 (one read of the map, thread partials reduced after) gives numpy's range: maps with no
+    NaN take that path alone (the cases above all hold NaN); +-inf samples must send it to numpy's fill."""
+    rng = np.random.default_rng(11)
+    depth = (rng.standard_normal(shape) * 50 - 20).astype(np.float32)
+    flat = depth.reshape(-1)
+    if kind == "extremes":  # the extremes anywhere, also past the first 2**17 samples (one thread's second turn)
+        flat[rng.integers(flat.size)] = 3e37
+        flat[rng.integers(flat.size)] = -3e37
+    elif kind == "inf":
+        flat[rng.integers(flat.size)] = np.inf
+        flat[rng.integers(flat.size)] = -np.inf
+    for case in ({}, {"invert": True}, {"clip_lo_pct": 2.0, "clip_hi_pct": 97.0}):
+        assert_bits_equal(kops.condition_heights(depth, **case), N.condition_heights(depth, **case))
+
+
 @pytest.mark.parametrize("case", [{}, {"invert": True}, {"contrast": 2.0}], ids=["plain", "invert", "contrast"])
 def test_condition_kernel_flat_and_all_nan_maps_match_numpy(kops, case):
     for depth in (np.full((5, 7), 3.25, np.float32), np.full((4, 4), np.nan, np.float32)):

@@ -62,6 +62,14 @@ class KernelOps:
         grid, block = launch
         self.launch(family, kernel, grid, block, K.scalar_args(family, kernel, args))
 
+    def _aligned(self, out):
+        """An output the kernel writes with 16-byte stores: check that it starts on a 16-byte boundary (CuPy's and
+        numpy's allocators give 256 and 16 bytes; a view could break it)."""
+        ptr = out.data.ptr if hasattr(out.data, "ptr") else out.ctypes.data
+        if ptr % 16:
+            raise ValueError("kernel output not 16-byte aligned")
+        return out
+
     def _f32(self, a):
         return self.xp.ascontiguousarray(self.xp.asarray(a, dtype=self.xp.float32))
 
@@ -80,20 +88,26 @@ class KernelOps:
         """(GH, GW) float32 depth, larger = nearer (NaN = no data) -> (GH, GW) float32 heights in [0, 1]."""
         xp = self.xp
         d = self._f32(depth)
+        n = d.size
         fill = np.float32(0.0)
-        finite = xp.isfinite(d)
-        if not bool(finite.all()):
+        # one read of the map: its finite range and whether any sample is not finite (one sync)
+        threads = min(n, K.MINMAX_THREADS)
+        part_min, part_max = xp.empty(threads, dtype=xp.float32), xp.empty(threads, dtype=xp.float32)
+        part_bad = xp.empty(threads, dtype=xp.uint32)
+        self._run("condition", "minmax_partials_f32", K.launch_1d(threads), d, n, threads, part_min, part_max, part_bad)
+        lo, hi, bad = self.to_host(xp.stack([part_min.min(), part_max.max(), part_bad.max().astype(xp.float32)]))
+        if bad:
             # same fill as numpy_ops (nanmin keeps +-inf; NaN only -> the lowest value)
+            finite = xp.isfinite(d)
             if bool(finite.any()):
                 fill = np.float32(self.to_host(xp.nanmin(d)))
             d = xp.where(finite, d, fill).astype(xp.float32)
+            lo, hi = self.to_host(d.min()), self.to_host(d.max())
         if clip_lo_pct > 0.0 or clip_hi_pct < 100.0:
             lo, hi = percentiles_from_sorted(
                 xp.sort(d.reshape(-1)), [clip_lo_pct, clip_hi_pct],
                 lambda s, idx: self.to_host(s[xp.asarray(idx)]),
             )
-        else:
-            lo, hi = self.to_host(d.min()), self.to_host(d.max())
         lo, hi = np.float32(lo), np.float32(hi)
         span = np.float32(hi - lo)
         flags = K.CONDITION_NORMALIZE
@@ -102,7 +116,6 @@ class KernelOps:
         if invert:
             flags |= K.CONDITION_INVERT
         shape_flags = (K.CONDITION_GAMMA if gamma != 1.0 else 0) | (K.CONDITION_CONTRAST if contrast != 1.0 else 0)
-        n = d.size
         out = xp.empty_like(d)
         if smooth_px > 0:
             # smoothing sits between normalise/invert and gamma/contrast: two launches around it
@@ -149,7 +162,7 @@ class KernelOps:
         gh, gw = h.shape
         out = self.xp.empty((gh * gw, 3), dtype=self.xp.float32)
         self._run(
-            "grid", "grid_positions_f32", K.launch_2d(gw, gh), h, out, gh, gw,
+            "grid", "grid_positions_f32", K.launch_1d(K.groups(gh * gw, K.VERTS_PER_THREAD)), h, self._aligned(out), gh, gw,
             np.float32((gw - 1) * 0.5), np.float32((gh - 1) * 0.5), np.float32(dx), np.float32(dy), np.float32(relief),
         )
         return out
@@ -160,7 +173,7 @@ class KernelOps:
         gh, gw = h.shape
         out = self.xp.empty((gh * gw, 3), dtype=self.xp.float32)
         self._run(
-            "normals", "grid_normals_f32", K.launch_2d(gw, gh), h, out, gh, gw, np.float32(relief),
+            "normals", "grid_normals_f32", K.launch_1d(K.groups(gh * gw, K.VERTS_PER_THREAD)), h, self._aligned(out), gh, gw, np.float32(relief),
             np.float32(dx), np.float32(2.0 * dx), np.float32(dy), np.float32(2.0 * dy),
         )
         return out
@@ -169,7 +182,7 @@ class KernelOps:
         """(GH, GW) -> (GH*GW, 2) float32 glTF UVs at sample centres (numpy_ops.grid_uvs)."""
         gh, gw = grid_size
         out = self.xp.empty((gh * gw, 2), dtype=self.xp.float32)
-        self._run("grid", "grid_uvs_f32", K.launch_2d(gw, gh), out, gh, gw)
+        self._run("grid", "grid_uvs_f32", K.launch_1d(K.groups(gh * gw, K.VERTS_PER_THREAD)), self._aligned(out), gh, gw)
         return out
 
     def grid_indices(self, grid_size: tuple[int, int], dtype=None):
@@ -180,7 +193,8 @@ class KernelOps:
         if kernel is None:
             raise ValueError(f"grid_indices: the kernels write uint16 or uint32 indices, got dtype {dtype}")
         out = self.xp.empty(6 * (gh - 1) * (gw - 1), dtype=dtype)
-        self._run("indices", kernel, K.launch_2d(gw - 1, gh - 1), out, gh, gw)
+        per_thread = K.CELLS_PER_THREAD[dtype.itemsize]
+        self._run("indices", kernel, K.launch_1d(K.groups((gh - 1) * (gw - 1), per_thread)), self._aligned(out), gh, gw)
         return out
 
     # ---- compaction (alpha cut) -----------------------------------------------------------------

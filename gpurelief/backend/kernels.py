@@ -34,7 +34,7 @@ COMPILE_OPTIONS: tuple[str, ...] = ("--std=c++17", "--fmad=false", "--prec-div=t
 
 # Every family and the kernels it must define; a parity test covers each one.
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "condition": ("condition_heights_f32",),
+    "condition": ("condition_heights_f32", "minmax_partials_f32"),
     "grid": ("grid_positions_f32", "grid_uvs_f32"),
     "normals": ("grid_normals_f32",),
     "indices": ("grid_indices_u16", "grid_indices_u32"),
@@ -51,6 +51,11 @@ CONDITION_NORMALIZE, CONDITION_FLAT, CONDITION_INVERT, CONDITION_GAMMA, CONDITIO
 
 BLOCK_1D = 256
 BLOCK_2D = (32, 8)
+# work per thread of the kernels that write with 16-byte stores (kernels/common.h, indices.cu)
+VERTS_PER_THREAD = 4
+CELLS_PER_THREAD = {4: 2, 2: 4}  # index itemsize -> cells: 48 bytes of indices per thread
+# threads of minmax_partials_f32: enough loads in flight to fill a large GPU, partials small enough to reduce at once
+MINMAX_THREADS = 1 << 17
 
 _SCALAR_DTYPES = {
     "float": np.float32,
@@ -145,6 +150,11 @@ def _param(text: str) -> Param:
 def launch_1d(count: int, block: int = BLOCK_1D) -> tuple[tuple[int, int, int], tuple[int, int, int]]:
     """Element count -> (grid, block) of a 1-D launch with one thread per element (count >= 1)."""
     return ((max(1, -(-count // block)), 1, 1), (block, 1, 1))
+
+
+def groups(count: int, per_thread: int) -> int:
+    """Items -> threads when each thread takes `per_thread` consecutive items (the last one may take fewer)."""
+    return max(1, -(-count // per_thread))
 
 
 def launch_2d(width: int, height: int, block: tuple[int, int] = BLOCK_2D) -> tuple[tuple[int, int, int], tuple[int, int, int]]:

@@ -1,7 +1,8 @@
 // Heightfield conditioning: per-pixel part of the depth -> heights transform.
 // ref: gpurelief.backend.numpy_ops.condition_heights
 // The percentile clamp limits (lo, span) and the fill value for non-finite samples are computed
-// by the caller (cupy_ops); Gaussian smoothing, when asked for, runs between two launches
+// by the caller (kernel_ops; without a percentile clamp, lo and hi come from one read of the map by
+// minmax_partials_f32); Gaussian smoothing, when asked for, runs between two launches
 // (CONDITION_NORMALIZE | CONDITION_INVERT first, CONDITION_GAMMA | CONDITION_CONTRAST after).
 #include "common.h"
 
@@ -34,4 +35,31 @@ extern "C" __global__ void condition_heights_f32(
     }
     if (flags & CONDITION_CONTRAST) h = np_clip(0.5f + (h - 0.5f) * contrast, 0.0f, 1.0f);
     heights[i] = h;
+}
+
+#define FLOAT32_MAX 3.402823466e+38f
+
+// One read of the map for its range: thread t takes samples t, t + threads, t + 2 * threads, ... (coalesced)
+// and writes the min and max of its finite samples (FLOAT32_MAX / -FLOAT32_MAX when it saw none) and how
+// many samples were not finite. The caller reduces the `threads` partials; min and max are exact in any order.
+extern "C" __global__ void minmax_partials_f32(
+    const float* __restrict__ depth, long long n, long long threads,
+    float* __restrict__ part_min, float* __restrict__ part_max, unsigned int* __restrict__ part_bad)
+{
+    long long t = global_index_1d();
+    if (t >= threads) return;
+    float lo = FLOAT32_MAX, hi = -FLOAT32_MAX;
+    unsigned int bad = 0;
+    for (long long i = t; i < n; i += threads) {
+        float x = depth[i];
+        if (!isfinite(x)) {
+            ++bad;
+        } else {
+            lo = (x < lo) ? x : lo;
+            hi = (x > hi) ? x : hi;
+        }
+    }
+    part_min[t] = lo;
+    part_max[t] = hi;
+    part_bad[t] = bad;
 }
