@@ -4,6 +4,7 @@
 # Everything lands in $OUT/gpu-session.tar.gz (logs, JSON, the GLBs the tests wanted validated: the machine
 # has no node, so tests/conftest.py copies them there and the dev machine runs the Khronos validator on them).
 # Run from the repository root:  bash bench/gpu_session.sh   (with .whl/ holding a trimesh wheel, carried)
+# QUICK=1: about 100 s instead of 200: only tests/test_cupy_ops_gpu.py, no adaptive benchmarks, the CLI on the GPU only.
 set -u
 OUT=${OUT:-/tmp/gpu-session}
 WORK=$(mktemp -d)
@@ -25,21 +26,23 @@ trap finish EXIT
 cat "$WORK/facts.txt"
 
 echo "== GPU-marked tests + the device-path tests"
+if [ "${QUICK:-0}" = 1 ]; then TESTS=(tests/test_cupy_ops_gpu.py -k "not adaptive"); BENCH_K="not adaptive"; DEVICES="cuda"
+else TESTS=(tests/test_cupy_ops_gpu.py tests/test_rtin_gpu.py tests/test_cli_depth_models.py tests/test_device_select.py
+            tests/test_glb_device_stream.py); BENCH_K=""; DEVICES="cuda cpu"; fi
 timeout 170 python3 -m pytest -p no:cacheprovider -q -rfEs --timeout 150 --junitxml="$WORK/gpu-tests.xml" \
-    tests/test_cupy_ops_gpu.py tests/test_rtin_gpu.py tests/test_cli_depth_models.py tests/test_device_select.py \
-    tests/test_glb_device_stream.py >"$WORK/gpu-tests.log" 2>&1
+    "${TESTS[@]}" >"$WORK/gpu-tests.log" 2>&1
 echo "pytest rc $?"; tail -n 25 "$WORK/gpu-tests.log"
 
 echo "== per-stage times"
 timeout 60 python3 bench/gpu_stages.py --json "$WORK/gpu-stages.json" 2>&1 | tee "$WORK/gpu-stages.md"
 
 echo "== GPU benchmarks"
-timeout 150 python3 -m pytest -p no:cacheprovider -q bench/test_bench_gpu.py --benchmark-only \
+timeout 150 python3 -m pytest -p no:cacheprovider -q bench/test_bench_gpu.py --benchmark-only -k "$BENCH_K" \
     --benchmark-json="$WORK/gpu-bench.json" --benchmark-columns=min,median,max,rounds >"$WORK/gpu-bench.log" 2>&1
 echo "bench rc $?"; grep -E "test_bench|passed|failed|Error" "$WORK/gpu-bench.log" | tail -n 20
 
 echo "== CLI end to end: 12 MP photo, GPU vs CPU of this machine"
-timeout 110 python3 - "$WORK" <<'EOF' 2>&1 | tee "$WORK/cli-times.md"
+timeout 110 python3 - "$WORK" $DEVICES <<'EOF' 2>&1 | tee "$WORK/cli-times.md"
 import statistics, subprocess, sys, time
 from pathlib import Path
 from PIL import Image
@@ -52,7 +55,7 @@ cases = [("grid 1024", []), ("grid full", ["--max-size", "full"]),
 print("| case | device | median s (3 runs) | output MB |")
 print("|---|---|---|---|")
 for label, extra in cases:
-    for device in ("cuda", "cpu"):
+    for device in sys.argv[2:]:
         out = work / "cli-out.glb"
         times = []
         for _ in range(3):

@@ -1,7 +1,7 @@
 """cupy_ops on a real GPU: the same call gives the same arrays (and the same GLB bytes) as numpy_ops.
 
-Marked `gpu` and skipped where CuPy sees no CUDA device, i.e. on the dev/CI machines. NOT YET RUN
-ON A GPU (see README "GPU backend"); the CPU twin of every comparison is tests/test_kernels_host.py.
+Marked `gpu` and skipped where CuPy sees no CUDA device, i.e. on the dev/CI machines; run on an H200 by
+bench/gpu_session.sh (bench/results/README.md). The CPU twin of every comparison is tests/test_kernels_host.py.
 Run on a GPU machine with: python3 -m pytest -m gpu tests/test_cupy_ops_gpu.py
 """
 from __future__ import annotations
@@ -102,6 +102,12 @@ def test_gpu_quantization_matches_numpy(cp, C, shape):
     same_bits(C.quantize_positions(cp.asarray(p), centre, half), N.quantize_positions(p, centre, half))
     same_bits(C.quantize_normals(cp.asarray(n), half), N.quantize_normals(n, half))
     same_bits(C.quantize_uvs(cp.asarray(uv)), N.quantize_uvs(uv))
+
+
+@pytest.mark.parametrize("rows", [1, 1000, 2_000_003])
+def test_gpu_column_bounds_match_numpy(cp, C, rows):
+    table = (np.random.default_rng(rows).standard_normal((rows, 3)) * [1, 100, 0.01]).astype(np.float32)
+    assert C.column_bounds(cp.asarray(table)) == N.column_bounds(table)
 
 
 def test_gpu_kernels_compile_once_per_device(cp, C):

@@ -112,6 +112,24 @@ def test_condition_range_pass_matches_numpy_bit_for_bit(kops, shape, kind):
         assert_bits_equal(kops.condition_heights(depth, **case), N.condition_heights(depth, **case))
 
 
+@pytest.mark.parametrize("rows", [1, 2, 7, 1000, (1 << 17) + 3, 600_001])
+def test_column_bounds_match_numpy(kops, rows):
+    """The glTF POSITION bounds of a device array: minmax_partials_f32 over each strided column (one thread's
+    second turn past 2**17 rows) equals numpy's column min/max, also with non-finite values in a column."""
+    rng = np.random.default_rng(rows)
+    table = (rng.standard_normal((rows, 3)) * [1, 100, 0.01]).astype(np.float32)
+    assert kops.column_bounds(table) == N.column_bounds(table)
+    want = N.column_bounds(table)
+    assert want == ([float(table[:, k].min()) for k in range(3)], [float(table[:, k].max()) for k in range(3)])
+    if rows > 2:
+        table[rng.integers(rows), 1] = np.nan
+        table[rng.integers(rows), 2] = -np.inf
+        assert kops.column_bounds(table) == N.column_bounds(table)
+        assert all(np.isfinite(N.column_bounds(table)[0])) and all(np.isfinite(N.column_bounds(table)[1]))
+    table[:, 0] = np.nan  # no finite value in a column: both give (float32 max, -float32 max)
+    assert kops.column_bounds(table) == N.column_bounds(table)
+
+
 @pytest.mark.parametrize("case", [{}, {"invert": True}, {"contrast": 2.0}], ids=["plain", "invert", "contrast"])
 def test_condition_kernel_flat_and_all_nan_maps_match_numpy(kops, case):
     for depth in (np.full((5, 7), 3.25, np.float32), np.full((4, 4), np.nan, np.float32)):

@@ -107,6 +107,11 @@ def compact_grid(keep_cells, grid_size: tuple[int, int]):
     return _ops.compact_grid(keep_cells, grid_size)
 
 
+def column_bounds(table):
+    """(N, C) float32 device table -> per-column (min, max) of the finite values as Python floats (kernels/condition.cu)."""
+    return _ops.column_bounds(table)
+
+
 def quantization_transform(positions):
     """(N, 3) float32 device positions -> (centre (3,), half_extent (3,)) float64 host arrays."""
     return _ops.quantization_transform(positions)

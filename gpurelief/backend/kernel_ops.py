@@ -70,6 +70,25 @@ class KernelOps:
             raise ValueError("kernel output not 16-byte aligned")
         return out
 
+    def _range(self, values, n: int, stride: int, offset: int) -> tuple[np.float32, np.float32, bool]:
+        """min and max of the finite values[offset + i * stride], i < n, and whether any of them is not finite:
+        one kernel over the samples, its partials reduced on the host (one copy; no reduction kernels to load)."""
+        threads = max(1, min(n, K.MINMAX_THREADS))
+        parts = self.xp.empty(3 * threads, dtype=self.xp.float32)
+        self._run("condition", "minmax_partials_f32", K.launch_1d(threads), values, n, stride, offset, threads, parts)
+        host = np.asarray(self.to_host(parts)).reshape(3, threads)
+        return host[0].min(), host[1].max(), bool(host[2].any())
+
+    def column_bounds(self, table) -> tuple[list[float], list[float]]:
+        """(N, C) float32 -> per-column min and max of the finite values (numpy_ops.column_bounds): glTF accessor
+        bounds of a device array without CuPy's strided reductions (40 ms for 8 M positions on an H200)."""
+        t = self._f32(table)
+        rows, cols = t.shape
+        if rows == 0:
+            return [0.0] * cols, [0.0] * cols
+        bounds = [self._range(t, rows, cols, k) for k in range(cols)]
+        return [float(b[0]) for b in bounds], [float(b[1]) for b in bounds]
+
     def _f32(self, a):
         return self.xp.ascontiguousarray(self.xp.asarray(a, dtype=self.xp.float32))
 
@@ -90,12 +109,8 @@ class KernelOps:
         d = self._f32(depth)
         n = d.size
         fill = np.float32(0.0)
-        # one read of the map: its finite range and whether any sample is not finite (one sync)
-        threads = min(n, K.MINMAX_THREADS)
-        part_min, part_max = xp.empty(threads, dtype=xp.float32), xp.empty(threads, dtype=xp.float32)
-        part_bad = xp.empty(threads, dtype=xp.uint32)
-        self._run("condition", "minmax_partials_f32", K.launch_1d(threads), d, n, threads, part_min, part_max, part_bad)
-        lo, hi, bad = self.to_host(xp.stack([part_min.min(), part_max.max(), part_bad.max().astype(xp.float32)]))
+        # one read of the map: its finite range and whether any sample is not finite
+        lo, hi, bad = self._range(d.reshape(-1), n, 1, 0)
         if bad:
             # same fill as numpy_ops (nanmin keeps +-inf; NaN only -> the lowest value)
             finite = xp.isfinite(d)

@@ -39,27 +39,28 @@ extern "C" __global__ void condition_heights_f32(
 
 #define FLOAT32_MAX 3.402823466e+38f
 
-// One read of the map for its range: thread t takes samples t, t + threads, t + 2 * threads, ... (coalesced)
-// and writes the min and max of its finite samples (FLOAT32_MAX / -FLOAT32_MAX when it saw none) and how
-// many samples were not finite. The caller reduces the `threads` partials; min and max are exact in any order.
+// One read of a map (or of one column of a row-major table) for its range: samples values[offset + i * stride],
+// i < n; thread t takes i = t, t + threads, t + 2 * threads, ... (coalesced for stride 1) and writes, at
+// parts[t], parts[threads + t] and parts[2 * threads + t], the min and max of its finite samples (FLOAT32_MAX /
+// -FLOAT32_MAX when it saw none) and how many samples were not finite (as a float: exact, a thread takes far
+// fewer than 2^24). The caller reduces the partials on the host; min and max are exact in any order.
 extern "C" __global__ void minmax_partials_f32(
-    const float* __restrict__ depth, long long n, long long threads,
-    float* __restrict__ part_min, float* __restrict__ part_max, unsigned int* __restrict__ part_bad)
+    const float* __restrict__ values, long long n, long long stride, long long offset, long long threads,
+    float* __restrict__ parts)
 {
     long long t = global_index_1d();
     if (t >= threads) return;
-    float lo = FLOAT32_MAX, hi = -FLOAT32_MAX;
-    unsigned int bad = 0;
+    float lo = FLOAT32_MAX, hi = -FLOAT32_MAX, bad = 0.0f;
     for (long long i = t; i < n; i += threads) {
-        float x = depth[i];
+        float x = values[offset + i * stride];
         if (!isfinite(x)) {
-            ++bad;
+            bad += 1.0f;
         } else {
             lo = (x < lo) ? x : lo;
             hi = (x > hi) ? x : hi;
         }
     }
-    part_min[t] = lo;
-    part_max[t] = hi;
-    part_bad[t] = bad;
+    parts[t] = lo;
+    parts[threads + t] = hi;
+    parts[2 * threads + t] = bad;
 }

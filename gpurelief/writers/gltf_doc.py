@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import __version__
 from ..types import Mesh, Texture
-from ..backend import is_device_array
+from ..backend import is_device_array, numpy_ops
 from .device_stream import DEFAULT_CHUNK_BYTES, DevicePiece, make_copier, stream_chunks
 
 ARRAY_BUFFER = 34962
@@ -108,10 +108,12 @@ def build_document(
 
     if "position_bounds" in mesh.extras:  # exact, from the mesher (grid_mesh): no pass over the array
         pos_min, pos_max = mesh.extras["position_bounds"]
+    elif is_device_array(positions):  # one kernel per column (CuPy's strided reductions take ~40 ms at 8 M rows)
+        from ..backend import cupy_ops
+
+        pos_min, pos_max = cupy_ops.column_bounds(positions)
     else:
-        # per column: numpy's strided axis-0 reduction over (N, 3) is ~20x slower than three column ones
-        pos_min = [positions[:, k].min() for k in range(3)] if n else [0.0] * 3
-        pos_max = [positions[:, k].max() for k in range(3)] if n else [0.0] * 3
+        pos_min, pos_max = numpy_ops.column_bounds(positions)
     accessors.append(
         {
             "bufferView": add_view(positions, ARRAY_BUFFER),
