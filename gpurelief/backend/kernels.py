@@ -51,9 +51,8 @@ CONDITION_NORMALIZE, CONDITION_FLAT, CONDITION_INVERT, CONDITION_GAMMA, CONDITIO
 
 BLOCK_1D = 256
 BLOCK_2D = (32, 8)
-# work per thread of the kernels that write with 16-byte stores (kernels/common.h, indices.cu)
-VERTS_PER_THREAD = 4
-CELLS_PER_THREAD = {4: 2, 2: 4}  # index itemsize -> cells: 48 bytes of indices per thread
+# the per-vertex and index kernels give each thread one 16-byte piece of their output (kernels/common.h)
+STORE_BYTES = 16
 # threads of minmax_partials_f32: enough loads in flight to fill a large GPU; its 1.5 MB of partials go to the host
 MINMAX_THREADS = 1 << 17
 

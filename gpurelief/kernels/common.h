@@ -14,34 +14,41 @@ __device__ __forceinline__ float np_clip(float x, float lo, float hi) {
     return (x < hi) ? x : hi;
 }
 
-// Vertices per thread of the per-vertex kernels (grid.cu, normals.cu): 4 vertices of 3 or 2 floats are
-// a whole number of 16-byte stores. backend/kernels.py VERTS_PER_THREAD must agree.
-#define VERTS_PER_THREAD 4
+// The per-vertex and index kernels give each thread one 16-byte piece of the output (4 floats or 4 uint32,
+// 8 uint16): neighbouring threads write neighbouring pieces, so each warp's store covers 512 contiguous bytes.
+// The caller (kernel_ops) allocates the outputs, 16-byte aligned. backend/kernels.py STORE_BYTES must agree.
 
-// Store count floats of v at out: as float4s when the group is whole (count == full, a multiple of 4, and
-// out 16-byte aligned, which the callers guarantee), else one float at a time (the grid's last group).
-__device__ __forceinline__ void store_floats(float* __restrict__ out, const float* v, int count, int full) {
-    if (count == full) {
-        float4* q = reinterpret_cast<float4*>(out);
-        for (int j = 0; j < full / 4; ++j) {
-            float4 w;
-            w.x = v[4 * j]; w.y = v[4 * j + 1]; w.z = v[4 * j + 2]; w.w = v[4 * j + 3];
-            q[j] = w;
-        }
+// Store v[0..count) at out: one float4 when the piece is whole (count == 4), else one float at a time
+// (the last piece of an array whose length is not a multiple of 4).
+__device__ __forceinline__ void store_piece(float* __restrict__ out, const float* v, int count) {
+    if (count == 4) {
+        float4 w;
+        w.x = v[0]; w.y = v[1]; w.z = v[2]; w.w = v[3];
+        *reinterpret_cast<float4*>(out) = w;
     } else {
         for (int j = 0; j < count; ++j) out[j] = v[j];
     }
 }
 
-// The same for 32-bit words (index buffers; uint16 indices are packed two to a word, little-endian).
-__device__ __forceinline__ void store_words(unsigned int* __restrict__ out, const unsigned int* v, int count, int full) {
-    if (count == full) {
-        uint4* q = reinterpret_cast<uint4*>(out);
-        for (int j = 0; j < full / 4; ++j) {
-            uint4 w;
-            w.x = v[4 * j]; w.y = v[4 * j + 1]; w.z = v[4 * j + 2]; w.w = v[4 * j + 3];
-            q[j] = w;
-        }
+__device__ __forceinline__ void store_piece(unsigned int* __restrict__ out, const unsigned int* v, int count) {
+    if (count == 4) {
+        uint4 w;
+        w.x = v[0]; w.y = v[1]; w.z = v[2]; w.w = v[3];
+        *reinterpret_cast<uint4*>(out) = w;
+    } else {
+        for (int j = 0; j < count; ++j) out[j] = v[j];
+    }
+}
+
+// uint16: 8 to a piece, packed two to a word, little-endian (as the GPU and x86 store them)
+__device__ __forceinline__ void store_piece(unsigned short* __restrict__ out, const unsigned short* v, int count) {
+    if (count == 8) {
+        uint4 w;
+        w.x = (unsigned int)v[0] | ((unsigned int)v[1] << 16);
+        w.y = (unsigned int)v[2] | ((unsigned int)v[3] << 16);
+        w.z = (unsigned int)v[4] | ((unsigned int)v[5] << 16);
+        w.w = (unsigned int)v[6] | ((unsigned int)v[7] << 16);
+        *reinterpret_cast<uint4*>(out) = w;
     } else {
         for (int j = 0; j < count; ++j) out[j] = v[j];
     }
