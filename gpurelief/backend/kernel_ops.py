@@ -68,9 +68,9 @@ class KernelOps:
         self.launch(family, kernel, grid, block, K.scalar_args(family, kernel, args))
 
     @staticmethod
-    def _pieces(out) -> tuple:
-        """The 1-D launch of a kernel that writes `out` in 16-byte pieces, one per thread (kernels/common.h)."""
-        return K.launch_1d(K.groups(int(out.nbytes), K.STORE_BYTES))
+    def _pieces(out, per_thread: int = 1) -> tuple:
+        """The 1-D launch of a kernel that writes `out` in 16-byte pieces, `per_thread` to a thread (kernels/common.h)."""
+        return K.launch_1d(K.groups(int(out.nbytes), per_thread * K.STORE_BYTES))
 
     def _aligned(self, out):
         """An output the kernel writes with 16-byte stores: check that it starts on a 16-byte boundary (CuPy's and
@@ -198,7 +198,7 @@ class KernelOps:
         gh, gw = h.shape
         out = self.xp.empty((gh * gw, 3), dtype=self.xp.float32)
         self._run(
-            "normals", "grid_normals_f32", self._pieces(out), h, self._aligned(out), gh, gw, np.float32(relief),
+            "normals", "grid_normals_f32", self._pieces(out, 3), h, self._aligned(out), gh, gw, np.float32(relief),
             np.float32(dx), np.float32(2.0 * dx), np.float32(dy), np.float32(2.0 * dy),
         )
         return out

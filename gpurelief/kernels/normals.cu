@@ -1,7 +1,7 @@
 // Per-vertex normals of the displaced grid by central differences (one-sided at the borders).
 // ref: gpurelief.backend.numpy_ops.grid_normals
-// 1-D launch over 16-byte pieces of the output (common.h): thread t writes floats 4t..4t+3 of the flat (n, 3)
-// table (vertex k = row * gw + col). Operation order mirrors numpy_ops exactly (bit-exact with --fmad=false).
+// 1-D launch over groups of 4 vertices (vertex k = row * gw + col): thread t writes three 16-byte pieces
+// (common.h store_piece), floats 12t..12t+11 of the flat (n, 3) table. Operation order mirrors numpy_ops exactly (bit-exact with --fmad=false).
 #include "common.h"
 
 __device__ __forceinline__ void normal_at(
@@ -37,23 +37,26 @@ extern "C" __global__ void grid_normals_f32(
     float relief, float dx, float two_dx, float dy, float two_dy)
 {
     // dx, two_dx = float32(dx), float32(2 * dx) rounded on the host (same for dy), like numpy
-    // A piece (floats 4t..4t+3 of the flat (n, 3) table) spans one or two vertices: their normals, then the
-    // piece's components of them.
-    long long total = 3LL * gh * gw;
-    long long f0 = 4 * global_index_1d();
-    if (f0 >= total) return;
-    int m = (total - f0 < 4) ? (int)(total - f0) : 4;
-    long long k = f0 / 3;
-    int c = (int)(f0 - 3 * k);
-    int row = (int)(k / gw);
-    int col = (int)(k - (long long)row * gw);
-    float nv[6];
-    normal_at(heights, gh, gw, row, col, relief, dx, two_dx, dy, two_dy, nv);
-    if (c + m > 3) {
+    // Thread t: vertices 4t..4t+3, i.e. three whole pieces (48 bytes). One piece per thread, as the other
+    // kernels do, made this one slower on an H200 (0.093 vs 0.061 ms at 3840x2160: a third of the threads
+    // then compute two normals, with IEEE division and square root; bench/results/README.md).
+    long long n = (long long)gh * gw;
+    long long k0 = 4 * global_index_1d();
+    if (k0 >= n) return;
+    int m = (n - k0 < 4) ? (int)(n - k0) : 4;
+    int row = (int)(k0 / gw);
+    int col = (int)(k0 - (long long)row * gw);
+    float v[12];
+    for (int j = 0; j < 4; ++j) {
+        if (j < m) normal_at(heights, gh, gw, row, col, relief, dx, two_dx, dy, two_dy, v + 3 * j);
         if (++col == gw) { col = 0; ++row; }
-        normal_at(heights, gh, gw, row, col, relief, dx, two_dx, dy, two_dy, nv + 3);
     }
-    float v[4];
-    for (int j = 0; j < m; ++j) v[j] = nv[c + j];
-    store_piece(normals + f0, v, m);
+    float* out = normals + 3 * k0;
+    if (m == 4) {
+        store_piece(out, v, 4);
+        store_piece(out + 4, v + 4, 4);
+        store_piece(out + 8, v + 8, 4);
+    } else {
+        for (int j = 0; j < 3 * m; ++j) out[j] = v[j];
+    }
 }

@@ -10,7 +10,7 @@ the tests, on numpy with the .cu file compiled for the CPU behind a small shim (
 triangles, vertex compaction and attributes stay on the device and stream into the GLB writer.
 
 Status: the kernels' logic and that whole device path are tested on the CPU that way against the numba
-reference, and the .cu file compiles under NVRTC; it has not been run on a GPU yet.
+reference, and the .cu file compiles under NVRTC. On an H200 (2026-11-26) it gave numba's triangles (bench/results).
 """
 from __future__ import annotations
 
