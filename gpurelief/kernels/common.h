@@ -18,26 +18,25 @@ __device__ __forceinline__ float np_clip(float x, float lo, float hi) {
 // 8 uint16): neighbouring threads write neighbouring pieces, so each warp's store covers 512 contiguous bytes.
 // The caller (kernel_ops) allocates the outputs, 16-byte aligned. backend/kernels.py STORE_BYTES must agree.
 
-// Store v[0..count) at out: one float4 when the piece is whole (count == 4), else one float at a time
-// (the last piece of an array whose length is not a multiple of 4).
-__device__ __forceinline__ void store_piece(float* __restrict__ out, const float* v, int count) {
+// Store v[0..count) at out: one 16-byte vector V (float4, uint4) when the piece is whole (count == 4), else one
+// element at a time (the last piece of an array whose length is not a multiple of 4).
+template <typename V, typename T>
+__device__ __forceinline__ void store_piece4(T* __restrict__ out, const T* v, int count) {
     if (count == 4) {
-        float4 w;
+        V w;
         w.x = v[0]; w.y = v[1]; w.z = v[2]; w.w = v[3];
-        *reinterpret_cast<float4*>(out) = w;
+        *reinterpret_cast<V*>(out) = w;
     } else {
         for (int j = 0; j < count; ++j) out[j] = v[j];
     }
 }
 
+__device__ __forceinline__ void store_piece(float* __restrict__ out, const float* v, int count) {
+    store_piece4<float4>(out, v, count);
+}
+
 __device__ __forceinline__ void store_piece(unsigned int* __restrict__ out, const unsigned int* v, int count) {
-    if (count == 4) {
-        uint4 w;
-        w.x = v[0]; w.y = v[1]; w.z = v[2]; w.w = v[3];
-        *reinterpret_cast<uint4*>(out) = w;
-    } else {
-        for (int j = 0; j < count; ++j) out[j] = v[j];
-    }
+    store_piece4<uint4>(out, v, count);
 }
 
 // uint16: 8 to a piece, packed two to a word, little-endian (as the GPU and x86 store them)
