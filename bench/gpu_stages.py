@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     h = C.condition_heights(depth)
 
     stages = [
-        ("condition (min/max + kernel)", lambda: C.condition_heights(depth), n * 4 * 2 + n * 4),
+        ("condition (range pass + kernel)", lambda: C.condition_heights(depth), n * 4 * 2 + n * 4),
         ("positions", lambda: C.grid_positions(h, dx=DX, dy=DY, relief=RELIEF), n * (4 + 12)),
         ("normals", lambda: C.grid_normals(h, dx=DX, dy=DY, relief=RELIEF), n * (4 + 12)),
         ("uvs", lambda: C.grid_uvs((GH, GW)), n * 8),

@@ -55,16 +55,7 @@ def fake(tmp_path_factory):
     cupy = types.ModuleType("cupy")
     cupy.__dict__.update({k: getattr(np, k) for k in dir(np) if not k.startswith("__")})
     cupy.__version__ = "stand-in"
-
-    def asnumpy(a, out=None):
-        if out is None:
-            return np.asarray(a)
-        out[...] = a
-        return out
-
-    cupy.asnumpy = asnumpy
-    cupyx = types.ModuleType("cupyx")  # pinned host memory: plain host memory here
-    cupyx.empty_pinned = lambda shape, dtype=np.float64: np.empty(shape, dtype=dtype)
+    cupy.asnumpy = np.asarray
     cupy.RawModule = RawModule
     cupy.cuda = types.SimpleNamespace(
         runtime=types.SimpleNamespace(getDevice=lambda: state["device"]),
@@ -74,12 +65,11 @@ def fake(tmp_path_factory):
     importlib.import_module("cupy")
     real_nvrtc = importlib.import_module("cupy_backends.cuda.libs.nvrtc")
     real_nvrtc.getVersion(), real_nvrtc.getSupportedArchs()
-    saved = {k: sys.modules.get(k) for k in ("cupy", "cupyx", "gpurelief.backend.cupy_ops")}
+    saved = {k: sys.modules.get(k) for k in ("cupy", "gpurelief.backend.cupy_ops")}
     cache = tmp_path_factory.mktemp("kernel-cache")
     old_env = os.environ.get("GPURELIEF_CACHE_DIR")
     os.environ["GPURELIEF_CACHE_DIR"] = str(cache)
     sys.modules["cupy"] = cupy
-    sys.modules["cupyx"] = cupyx
     sys.modules.pop("gpurelief.backend.cupy_ops", None)
     try:
         ops = importlib.import_module("gpurelief.backend.cupy_ops")

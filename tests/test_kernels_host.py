@@ -97,7 +97,7 @@ def test_condition_kernel_matches_numpy_bit_for_bit(kops, shape, case):
 @pytest.mark.parametrize("shape", SHAPES)
 @pytest.mark.parametrize("kind", ["finite", "extremes", "inf"])
 def test_condition_range_pass_matches_numpy_bit_for_bit(kops, shape, kind):
-    """minmax_partials_f32 (one read of the map, thread partials reduced after) gives numpy's range: maps with no
+    """range_partials_f32 (one read of the map, thread partials reduced after) gives numpy's range: maps with no
     NaN take that path alone (the cases above all hold NaN); +-inf samples must send it to numpy's fill."""
     rng = np.random.default_rng(11)
     depth = (rng.standard_normal(shape) * 50 - 20).astype(np.float32)
@@ -112,9 +112,30 @@ def test_condition_range_pass_matches_numpy_bit_for_bit(kops, shape, kind):
         assert_bits_equal(kops.condition_heights(depth, **case), N.condition_heights(depth, **case))
 
 
+@pytest.mark.parametrize("case", [{}, {"clip_lo_pct": 1.0, "clip_hi_pct": 99.0}, {"smooth_px": 1.0}],
+                         ids=["plain", "clip", "smooth"])
+def test_condition_params_on_the_device_follow_numpy_for_non_finite_maps(kops, case):
+    """range_params_f32 decides lo, span and the fill of non-finite samples on the device as numpy_ops does:
+    +inf without -inf (fill = the finite minimum), -inf (fill = -inf), no finite sample at all (fill = 0: flat),
+    NaN beside +inf only, a single sample."""
+    rng = np.random.default_rng(5)
+    base = (rng.standard_normal((37, 53)) * 3).astype(np.float32)
+    maps = []
+    for values in ([np.inf], [-np.inf], [np.inf, np.nan], [np.nan, -np.inf, np.inf]):
+        m = base.copy()
+        m.reshape(-1)[rng.choice(m.size, len(values) * 3, replace=False)] = np.repeat(values, 3)
+        maps.append(m)
+    maps += [np.full((6, 9), np.inf, np.float32), np.where(rng.random((6, 9)) < 0.5, np.nan, np.inf).astype(np.float32),
+             np.full((6, 9), -np.inf, np.float32), np.array([[2.5]], np.float32)]
+    for depth in maps:
+        if case.get("smooth_px") and depth.shape == (1, 1):
+            continue
+        assert_bits_equal(kops.condition_heights(depth, **case), N.condition_heights(depth, **case))
+
+
 @pytest.mark.parametrize("rows", [1, 2, 7, 1000, (1 << 17) + 3, 600_001])
 def test_column_bounds_match_numpy(kops, rows):
-    """The glTF POSITION bounds of a device array: minmax_partials_f32 over each strided column (one thread's
+    """The glTF POSITION bounds of a device array: range_partials_f32 over each strided column (one thread's
     second turn past 2**17 rows) equals numpy's column min/max, also with non-finite values in a column."""
     rng = np.random.default_rng(rows)
     table = (rng.standard_normal((rows, 3)) * [1, 100, 0.01]).astype(np.float32)

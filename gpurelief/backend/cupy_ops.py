@@ -47,14 +47,7 @@ def _launch(family: str, kernel: str, grid: tuple, block: tuple, args) -> None:
     _function(family, kernel)(tuple(grid), tuple(block), tuple(args))
 
 
-def _to_pinned_host(a):
-    """Device array -> a host copy in pinned memory (CuPy's pinned pool: reused, not allocated each call)."""
-    import cupyx
-
-    return cupy.asnumpy(a, out=cupyx.empty_pinned(a.shape, dtype=a.dtype))
-
-
-_ops = KernelOps(cupy, _launch, to_host=cupy.asnumpy, to_pinned_host=_to_pinned_host)
+_ops = KernelOps(cupy, _launch, to_host=cupy.asnumpy)
 
 
 def condition_heights(

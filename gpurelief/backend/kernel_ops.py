@@ -53,15 +53,10 @@ def percentiles_from_sorted(sorted_values, pcts: Sequence[float], take: Callable
 class KernelOps:
     """numpy_ops' array stages through the kernels. xp: numpy or cupy; launcher runs one kernel."""
 
-    def __init__(
-        self, xp, launcher: Launcher, *, to_host: Callable[[Any], np.ndarray] = np.asarray,
-        to_pinned_host: Callable[[Any], np.ndarray] | None = None,
-    ):
+    def __init__(self, xp, launcher: Launcher, *, to_host: Callable[[Any], np.ndarray] = np.asarray):
         self.xp = xp
         self.launch = launcher
         self.to_host = to_host
-        # for the range pass's partials (1.5 MB, every call): a pinned copy is ~5x faster than a pageable one
-        self.to_pinned_host = to_pinned_host or to_host
 
     def _run(self, family: str, kernel: str, launch: tuple, *args) -> None:
         grid, block = launch
@@ -80,14 +75,14 @@ class KernelOps:
             raise ValueError("kernel output not 16-byte aligned")
         return out
 
-    def _range(self, values, n: int, stride: int, offset: int) -> tuple[np.float32, np.float32, bool]:
-        """min and max of the finite values[offset + i * stride], i < n, and whether any of them is not finite:
-        one kernel over the samples, its partials reduced on the host (one copy; no reduction kernels to load)."""
-        threads = max(1, min(n, K.MINMAX_THREADS))
-        parts = self.xp.empty(3 * threads, dtype=self.xp.float32)
-        self._run("condition", "minmax_partials_f32", K.launch_1d(threads), values, n, stride, offset, threads, parts)
-        host = np.asarray(self.to_pinned_host(parts)).reshape(3, threads)
-        return host[0].min(), host[1].max(), bool(host[2].any())
+    def _range_reduced(self, values, n: int, stride: int, offset: int):
+        """values[offset + i * stride], i < n -> (4,) float32 device array: min of the finite values, -(their max),
+        min of the non-NaN values, -1 if any value is not finite else 0 (kernels/condition.cu range_partials_f32).
+        One kernel over the samples and one row-wise min of its partials: no host sync."""
+        threads = max(1, min(n, K.RANGE_THREADS))
+        parts = self.xp.empty((4, threads), dtype=self.xp.float32)
+        self._run("condition", "range_partials_f32", K.launch_1d(threads), values, n, stride, offset, threads, parts)
+        return self.xp.ascontiguousarray(parts.min(axis=1))
 
     def column_bounds(self, table) -> tuple[list[float], list[float]]:
         """(N, C) float32 -> per-column min and max of the finite values (numpy_ops.column_bounds): glTF accessor
@@ -96,8 +91,8 @@ class KernelOps:
         rows, cols = t.shape
         if rows == 0:
             return [0.0] * cols, [0.0] * cols
-        bounds = [self._range(t, rows, cols, k) for k in range(cols)]
-        return [float(b[0]) for b in bounds], [float(b[1]) for b in bounds]
+        reduced = np.asarray(self.to_host(self.xp.stack([self._range_reduced(t, rows, cols, k) for k in range(cols)])))
+        return [float(r[0]) for r in reduced], [float(-r[1]) for r in reduced]
 
     def _f32(self, a):
         return self.xp.ascontiguousarray(self.xp.asarray(a, dtype=self.xp.float32))
@@ -118,44 +113,40 @@ class KernelOps:
         xp = self.xp
         d = self._f32(depth)
         n = d.size
-        fill = np.float32(0.0)
-        # one read of the map: its finite range and whether any sample is not finite
-        lo, hi, bad = self._range(d.reshape(-1), n, 1, 0)
-        if bad:
-            # same fill as numpy_ops (nanmin keeps +-inf; NaN only -> the lowest value)
-            finite = xp.isfinite(d)
-            if bool(finite.any()):
-                fill = np.float32(self.to_host(xp.nanmin(d)))
-            d = xp.where(finite, d, fill).astype(xp.float32)
-            lo, hi = self.to_host(d.min()), self.to_host(d.max())
-        if clip_lo_pct > 0.0 or clip_hi_pct < 100.0:
+        # lo, span, fill, flat, bad on the device (range_params_f32): one read of the map, nothing waits on the host
+        params = xp.empty(5, dtype=xp.float32)
+        self._run("condition", "range_params_f32", K.launch_1d(1), self._range_reduced(d.reshape(-1), n, 1, 0), params)
+        if clip_lo_pct > 0.0 or clip_hi_pct < 100.0:  # the percentile clamp is computed on the host
+            host = np.asarray(self.to_host(params))
+            fill = np.float32(host[K.PARAM_FILL])
+            if host[K.PARAM_BAD]:  # same fill as numpy_ops (nanmin keeps -inf; no finite sample -> 0)
+                d = xp.where(xp.isfinite(d), d, fill).astype(xp.float32)
             lo, hi = percentiles_from_sorted(
                 xp.sort(d.reshape(-1)), [clip_lo_pct, clip_hi_pct],
                 lambda s, idx: self.to_host(s[xp.asarray(idx)]),
             )
-        lo, hi = np.float32(lo), np.float32(hi)
-        span = np.float32(hi - lo)
+            lo, hi = np.float32(lo), np.float32(hi)
+            span = np.float32(hi - lo)
+            params = xp.asarray(np.array([lo, span, fill, 0.0 if span > 0 else 1.0, 0.0], dtype=np.float32))
         flags = K.CONDITION_NORMALIZE
-        if not span > 0:
-            flags |= K.CONDITION_FLAT
         if invert:
             flags |= K.CONDITION_INVERT
         shape_flags = (K.CONDITION_GAMMA if gamma != 1.0 else 0) | (K.CONDITION_CONTRAST if contrast != 1.0 else 0)
         out = xp.empty_like(d)
         if smooth_px > 0:
             # smoothing sits between normalise/invert and gamma/contrast: two launches around it
-            self._run("condition", "condition_heights_f32", K.launch_1d(n), d, out, n, fill, lo, span, gamma, contrast, flags)
+            self._run("condition", "condition_heights_f32", K.launch_1d(n), d, out, n, params, gamma, contrast, flags)
             smoothed = self._f32(self.gaussian_blur(out, smooth_px))
             if shape_flags:
                 self._run(
-                    "condition", "condition_heights_f32", K.launch_1d(n), smoothed, out, n, fill, lo, span, gamma, contrast,
+                    "condition", "condition_heights_f32", K.launch_1d(n), smoothed, out, n, params, gamma, contrast,
                     shape_flags,
                 )
             else:
                 out = smoothed
         else:
             self._run(
-                "condition", "condition_heights_f32", K.launch_1d(n), d, out, n, fill, lo, span, gamma, contrast,
+                "condition", "condition_heights_f32", K.launch_1d(n), d, out, n, params, gamma, contrast,
                 flags | shape_flags,
             )
         return out

@@ -34,7 +34,7 @@ COMPILE_OPTIONS: tuple[str, ...] = ("--std=c++17", "--fmad=false", "--prec-div=t
 
 # Every family and the kernels it must define; a parity test covers each one.
 FAMILIES: dict[str, tuple[str, ...]] = {
-    "condition": ("condition_heights_f32", "minmax_partials_f32"),
+    "condition": ("condition_heights_f32", "range_partials_f32", "range_params_f32"),
     "grid": ("grid_positions_f32", "grid_uvs_f32"),
     "normals": ("grid_normals_f32",),
     "indices": ("grid_indices_u16", "grid_indices_u32"),
@@ -47,14 +47,16 @@ FAMILIES: dict[str, tuple[str, ...]] = {
 OTHER_SOURCES: tuple[str, ...] = ("rtin.cu",)
 
 # Bits of condition_heights_f32's `flags` (kernels/condition.cu).
-CONDITION_NORMALIZE, CONDITION_FLAT, CONDITION_INVERT, CONDITION_GAMMA, CONDITION_CONTRAST = 1, 2, 4, 8, 16
+CONDITION_NORMALIZE, CONDITION_INVERT, CONDITION_GAMMA, CONDITION_CONTRAST = 1, 4, 8, 16
+# condition_heights_f32's params (device float32): lo, span, fill, flat, bad
+PARAM_LO, PARAM_SPAN, PARAM_FILL, PARAM_FLAT, PARAM_BAD = range(5)
 
 BLOCK_1D = 256
 BLOCK_2D = (32, 8)
 # the per-vertex and index kernels give each thread one 16-byte piece of their output (kernels/common.h)
 STORE_BYTES = 16
-# threads of minmax_partials_f32: enough loads in flight to fill a large GPU; its 1.5 MB of partials go to the host
-MINMAX_THREADS = 1 << 17
+# threads of range_partials_f32: enough loads in flight to fill a large GPU
+RANGE_THREADS = 1 << 17
 
 _SCALAR_DTYPES = {
     "float": np.float32,
