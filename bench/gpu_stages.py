@@ -35,7 +35,7 @@ def _median_ms(cupy, fn, rounds: int = ROUNDS) -> float:
     return statistics.median(times)
 
 
-def _queued_ms(cupy, fn, calls: int = 20) -> float:
+def queued_ms(cupy, fn, calls: int = 20) -> float:
     """Device time per call with `calls` calls queued between one pair of events: the host's launch overhead
     hides behind the device work (for stages with no host sync inside), so this is the kernels' own time."""
     fn()
@@ -98,7 +98,7 @@ def main(argv=None) -> int:
     rows = []
     for label, fn, nbytes in stages:
         ms = _median_ms(cupy, fn)
-        queued = _queued_ms(cupy, fn)
+        queued = queued_ms(cupy, fn)
         rows.append({"stage": label, "ms": ms, "bytes": nbytes, "GBps": nbytes / ms / 1e6, "queued_ms": queued,
                      "queued_GBps": nbytes / queued / 1e6})
 
@@ -110,7 +110,7 @@ def main(argv=None) -> int:
     m = mesh()
     kernels_bytes = sum(r["bytes"] for r in rows)
     ms = _median_ms(cupy, mesh)
-    queued = _queued_ms(cupy, mesh)
+    queued = queued_ms(cupy, mesh)
     rows.append({"stage": "all mesh kernels", "ms": ms, "bytes": kernels_bytes, "GBps": kernels_bytes / ms / 1e6,
                  "queued_ms": queued, "queued_GBps": kernels_bytes / queued / 1e6})
     ms = _median_ms(cupy, lambda: C.column_bounds(m.positions))

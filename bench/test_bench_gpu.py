@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from bench.gpu_stages import queued_ms
 from gpurelief.backend.device import select_backend
 
 
@@ -108,14 +109,8 @@ def test_bench_gpu_mesh_kernels_bandwidth(benchmark, gpu, depth_on_device):
     # normals read heights once each (neighbours hit cache) and write 12 B; UVs write 8 B; indices 24 B/cell
     moved = n * (4 * 2 + 4) + n * (4 + 12) * 2 + n * 8 + cells * 24
     gbps = moved / benchmark.stats.stats.median / 1e9
-    # the kernels' own time: 20 calls queued between two events, so the host's launch overhead hides behind them
-    start, stop = cupy.cuda.Event(), cupy.cuda.Event()
-    start.record()
-    for _ in range(20):
-        kernels()
-    stop.record()
-    stop.synchronize()
-    queued_s = cupy.cuda.get_elapsed_time(start, stop) / 1e3 / 20
+    # the kernels' own time: calls queued between two events, so the host's launch overhead hides behind them
+    queued_s = queued_ms(cupy, kernels) / 1e3
     benchmark.extra_info.update(queued_s=queued_s, queued_GBps=moved / queued_s / 1e9,
                                 queued_fraction_of_peak=moved / queued_s / 1e9 / info["peak_bandwidth_GBps"])
     benchmark.extra_info.update(info)

@@ -31,7 +31,7 @@ from .writers.gltf import write_gltf
 from .writers.gltf_doc import ALPHA_MODES, MaterialOptions
 from .writers.obj import write_obj
 from .writers.ply import write_ply
-from .writers.stl import check_stl_size, write_stl
+from .writers.stl import GRID_HINT, check_stl_size, write_stl
 from .writers.threemf import write_3mf
 
 UNITS_TO_METRES = {"m": 1.0, "cm": 0.01, "mm": 0.001, "in": 0.0254, "ft": 0.3048}
@@ -427,7 +427,7 @@ def _stl_hint(opts: ConvertOptions) -> str:
     """What to lower when an STL is too large: an adaptive top has a bound and a triangle budget as well."""
     if opts.mesh == "adaptive":
         return "raise --max-error, set --max-triangles (e.g. --max-triangles 2000000), lower --max-size"
-    return "lower --max-size (e.g. --max-size 1024)"
+    return GRID_HINT
 
 
 def solid_from_heightfield(

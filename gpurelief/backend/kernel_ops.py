@@ -248,11 +248,7 @@ class KernelOps:
     # ---- KHR_mesh_quantization ------------------------------------------------------------------
     def quantization_transform(self, positions):
         """(N, 3) float32 positions -> (centre (3,), half_extent (3,)) float64 host arrays."""
-        # column_bounds, not xp's axis-0 reductions (CuPy's strided ones are slow); the same values for finite positions
-        lo, hi = (np.array(b, dtype=np.float64) for b in self.column_bounds(positions))
-        centre = (lo + hi) * 0.5
-        half = np.maximum((hi - lo) * 0.5, 1e-12)
-        return centre, half
+        return numpy_ops.quantization_from_bounds(*self.column_bounds(positions))
 
     def quantize_positions(self, positions, centre, half_extent):
         """(N, 3) float32 -> (N, 4) int16 normalized SHORT, zero pad (numpy_ops.quantize_positions)."""

@@ -295,8 +295,12 @@ def quantization_transform(positions: np.ndarray) -> tuple[np.ndarray, np.ndarra
     KHR_mesh_quantization: stored q = round((p - centre) / half_extent * 32767) as normalized SHORT,
     and the node gets translation = centre, scale = half_extent, so p ~= centre + half_extent * q / 32767.
     """
-    lo = positions.min(axis=0).astype(np.float64)
-    hi = positions.max(axis=0).astype(np.float64)
+    return quantization_from_bounds(*column_bounds(positions))
+
+
+def quantization_from_bounds(lo, hi) -> tuple[np.ndarray, np.ndarray]:
+    """Per-axis min and max of the positions -> (centre, half_extent) float64 (quantization_transform)."""
+    lo, hi = np.asarray(lo, dtype=np.float64), np.asarray(hi, dtype=np.float64)
     centre = (lo + hi) * 0.5
     half = np.maximum((hi - lo) * 0.5, 1e-12)
     return centre, half

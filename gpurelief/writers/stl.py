@@ -23,10 +23,13 @@ def stl_size(triangle_count: int) -> int:
     return HEADER_BYTES + 4 + STL_TRIANGLE.itemsize * int(triangle_count)
 
 
+GRID_HINT = "lower --max-size (e.g. --max-size 1024)"  # what to lower for a full-grid top
+
+
 def check_stl_size(triangle_count: int, *, allow_large: bool = False, limit: int | None = None,
-                   hint: str = "lower --max-size (e.g. --max-size 1024)") -> int:
+                   hint: str | None = None) -> int:
     """Refuse an STL over `limit` bytes (default STL_MAX_BYTES) unless allow_large (--allow-large-stl); -> its size.
-    hint: what to lower, first in the message."""
+    hint: what to lower, first in the message (default GRID_HINT)."""
     limit = STL_MAX_BYTES if limit is None else limit
     size = stl_size(triangle_count)
     if triangle_count > 0xFFFFFFFF:
@@ -34,7 +37,7 @@ def check_stl_size(triangle_count: int, *, allow_large: bool = False, limit: int
     if size > limit and not allow_large:
         raise OutputError(
             f"the STL would be {size / 1e6:,.0f} MB ({triangle_count:,} triangles), over the {limit / 1e6:,.0f} MB "
-            f"limit; {hint}, write .3mf, or pass {ALLOW_LARGE_FLAG}"
+            f"limit; {hint or GRID_HINT}, write .3mf, or pass {ALLOW_LARGE_FLAG}"
         )
     return size
 
@@ -69,7 +72,7 @@ def write_stl(path: str | os.PathLike, mesh: Mesh, *, allow_large: bool = False,
               hint: str | None = None) -> int:
     """Mesh (positions in mesh.units, mm for printing) -> binary STL at `path`, atomically; -> bytes written."""
     count = mesh.triangle_count
-    size = check_stl_size(count, allow_large=allow_large, limit=limit, **({"hint": hint} if hint else {}))
+    size = check_stl_size(count, allow_large=allow_large, limit=limit, hint=hint)
     positions = np.asarray(mesh.positions, dtype=np.float32)
     triangles = np.asarray(mesh.indices).reshape(-1, 3)
     with atomic_open(path) as f:
