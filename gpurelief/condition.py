@@ -45,10 +45,7 @@ def condition(
     if not is_device_array(values):  # a device map of the grid's size stays where it is
         values = np.asarray(values, dtype=np.float32)
     if values.shape != tuple(grid_size):
-        if not np.isfinite(values).all():
-            # resampling would spread NaN; fill no-data with the lowest value first
-            values = np.where(np.isfinite(values), values, np.nanmin(values)).astype(np.float32)
-        values = ops.resize(values, grid_size)
+        values = ops.resize(ops.fill_no_data(values), grid_size)  # resampling would spread NaN and inf
     heights = (array_ops or ops).condition_heights(
         values,
         clip_lo_pct=lo,

@@ -147,6 +147,25 @@ def test_convert_float_tiff_depth_map(tmp_path, photo_jpeg):
     assert np.isclose(z[0], 0.0) and np.isclose(z[-1], 0.1, rtol=1e-5) and np.all(np.diff(z) >= 0)
 
 
+@pytest.mark.parametrize("mesh", ["grid", "adaptive"])
+def test_a_depth_map_spanning_past_float32_max_gives_a_finite_relief(tmp_path, photo_jpeg, gltf_validator, mesh):
+    """-3e38 .. 3e38: the range overflows float32, which made every height NaN (grid: a GLB of NaN positions;
+    adaptive: an internal error). Heights follow the map like any other."""
+    if mesh == "adaptive":
+        pytest.importorskip("numba")
+    ramp = np.linspace(-3.3e38, 3.3e38, 48 * 64, dtype=np.float32).reshape(48, 64)
+    np.save(tmp_path / "wide.npy", ramp)
+    out = tmp_path / "w.glb"
+    kw = {"max_error": "0.1%"} if mesh == "adaptive" else {}
+    gpurelief.convert(photo_jpeg, out, depth_map=tmp_path / "wide.npy", relief=0.1, mesh=mesh, **kw)
+    gltf_validator(out)
+    p = primitive_arrays(out)["positions"]
+    assert np.isfinite(p).all()
+    assert np.isclose(p[:, 2].min(), 0.0, atol=1e-7) and np.isclose(p[:, 2].max(), 0.1, rtol=1e-6)
+    if mesh == "grid":
+        assert np.all(np.diff(p[:, 2]) >= 0)
+
+
 def _dem_with_hole(value):
     """A 48 x 64 ramp from 100 to 2500 m with a 6 x 8 block of `value` (an exporter's no-data) in a corner."""
     elev = np.linspace(100.0, 2500.0, 48 * 64, dtype=np.float32).reshape(48, 64)

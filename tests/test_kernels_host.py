@@ -116,8 +116,8 @@ def test_condition_range_pass_matches_numpy_bit_for_bit(kops, shape, kind):
                          ids=["plain", "clip", "smooth"])
 def test_condition_params_on_the_device_follow_numpy_for_non_finite_maps(kops, case):
     """range_params_f32 decides lo, span and the fill of non-finite samples on the device as numpy_ops does:
-    +inf without -inf (fill = the finite minimum), -inf (fill = -inf), no finite sample at all (fill = 0: flat),
-    NaN beside +inf only, a single sample."""
+    NaN, +inf and -inf are no data (fill = the finite minimum), no finite sample at all (fill = 0: flat), a
+    single sample; the heights are finite."""
     rng = np.random.default_rng(5)
     base = (rng.standard_normal((37, 53)) * 3).astype(np.float32)
     maps = []
@@ -130,7 +130,24 @@ def test_condition_params_on_the_device_follow_numpy_for_non_finite_maps(kops, c
     for depth in maps:
         if case.get("smooth_px") and depth.shape == (1, 1):
             continue
-        assert_bits_equal(kops.condition_heights(depth, **case), N.condition_heights(depth, **case))
+        want = N.condition_heights(depth, **case)
+        assert np.isfinite(want).all()
+        assert_bits_equal(kops.condition_heights(depth, **case), want)
+
+
+@pytest.mark.parametrize("case", [{}, {"clip_lo_pct": 1.0, "clip_hi_pct": 99.0}, {"invert": True, "smooth_px": 1.0}],
+                         ids=["plain", "clip", "invert-smooth"])
+def test_condition_of_a_map_spanning_past_float32_max_matches_numpy(kops, case):
+    """hi - lo overflows float32 (-3e38 .. 3e38): range_params_f32 halves the map as numpy_ops.normalization
+    does, so both give the same finite heights (they were NaN on both backends)."""
+    rng = np.random.default_rng(8)
+    depth = ((rng.random((41, 67)) * 2 - 1) * 3e38).astype(np.float32)
+    depth[3, 4], depth[20, 30] = -3.4e38, 3.4e38
+    depth[7, 7] = np.nan
+    got = kops.condition_heights(depth, **case)
+    want = N.condition_heights(depth, **case)
+    assert np.isfinite(want).all()
+    assert_bits_equal(got, want)
 
 
 @pytest.mark.parametrize("rows", [1, 2, 7, 1000, (1 << 17) + 3, 600_001])

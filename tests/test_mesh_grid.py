@@ -94,6 +94,15 @@ def test_condition_normalises_clamps_inverts_and_handles_nan():
     assert (clipped.heights == 1.0).sum() >= 10 and (clipped.heights == 0.0).sum() >= 10
     flat = condition(DepthMap(np.ones((4, 4), np.float32)), image_size=(4, 4), grid_size=(4, 4))
     assert (flat.heights == 0).all()
+    # +-inf are no data like NaN (a single -inf made every height NaN), also when resampled onto the grid
+    for grid in ((10, 10), (7, 13)):
+        e = d.copy()
+        e[0, 0], e[5, 5], e[9, 9] = -np.inf, np.inf, np.nan
+        hi = condition(DepthMap(e), image_size=(10, 10), grid_size=grid)
+        assert np.isfinite(hi.heights).all() and hi.heights.min() == 0.0 and hi.heights.max() == 1.0
+        if grid == (10, 10):
+            assert hi.heights[0, 0] == hi.heights[5, 5] == hi.heights[9, 9] == 0.0
+            np.testing.assert_array_equal(hi.heights[1:5], (d[1:5] - np.float32(1)) / np.float32(97))
 
 
 def test_condition_gamma_contrast_smooth():

@@ -76,11 +76,11 @@ class KernelOps:
         return out
 
     def _range_reduced(self, values, n: int, stride: int, offset: int):
-        """values[offset + i * stride], i < n -> (4,) float32 device array: min of the finite values, -(their max),
-        min of the non-NaN values, -1 if any value is not finite else 0 (kernels/condition.cu range_partials_f32).
+        """values[offset + i * stride], i < n -> (3,) float32 device array: min of the finite values, -(their max),
+        -1 if any value is not finite else 0 (kernels/condition.cu range_partials_f32).
         One kernel over the samples and one row-wise min of its partials: no host sync."""
         threads = max(1, min(n, K.RANGE_THREADS))
-        parts = self.xp.empty((4, threads), dtype=self.xp.float32)
+        parts = self.xp.empty((3, threads), dtype=self.xp.float32)
         self._run("condition", "range_partials_f32", K.launch_1d(threads), values, n, stride, offset, threads, parts)
         return self.xp.ascontiguousarray(parts.min(axis=1))
 
@@ -113,21 +113,21 @@ class KernelOps:
         xp = self.xp
         d = self._f32(depth)
         n = d.size
-        # lo, span, fill, flat, bad on the device (range_params_f32): one read of the map, nothing waits on the host
-        params = xp.empty(5, dtype=xp.float32)
+        # lo, span, fill, flat, bad, scale on the device (range_params_f32): one read of the map, nothing waits on
+        # the host
+        params = xp.empty(K.PARAM_COUNT, dtype=xp.float32)
         self._run("condition", "range_params_f32", K.launch_1d(1), self._range_reduced(d.reshape(-1), n, 1, 0), params)
         if clip_lo_pct > 0.0 or clip_hi_pct < 100.0:  # the percentile clamp is computed on the host
             host = np.asarray(self.to_host(params))
             fill = np.float32(host[K.PARAM_FILL])
-            if host[K.PARAM_BAD]:  # same fill as numpy_ops (nanmin keeps -inf; no finite sample -> 0)
+            if host[K.PARAM_BAD]:  # no data takes the finite minimum, as in numpy_ops.fill_no_data
                 d = xp.where(xp.isfinite(d), d, fill).astype(xp.float32)
             lo, hi = percentiles_from_sorted(
                 xp.sort(d.reshape(-1)), [clip_lo_pct, clip_hi_pct],
                 lambda s, idx: self.to_host(s[xp.asarray(idx)]),
             )
-            lo, hi = np.float32(lo), np.float32(hi)
-            span = np.float32(hi - lo)
-            params = xp.asarray(np.array([lo, span, fill, 0.0 if span > 0 else 1.0, 0.0], dtype=np.float32))
+            lo, span, scale = numpy_ops.normalization(lo, hi)
+            params = xp.asarray(np.array([lo, span, fill, 0.0 if span > 0 else 1.0, 0.0, scale], dtype=np.float32))
         flags = K.CONDITION_NORMALIZE
         if invert:
             flags |= K.CONDITION_INVERT

@@ -48,8 +48,9 @@ OTHER_SOURCES: tuple[str, ...] = ("rtin.cu",)
 
 # Bits of condition_heights_f32's `flags` (kernels/condition.cu).
 CONDITION_NORMALIZE, CONDITION_INVERT, CONDITION_GAMMA, CONDITION_CONTRAST = 1, 4, 8, 16
-# condition_heights_f32's params (device float32): lo, span, fill, flat, bad
-PARAM_LO, PARAM_SPAN, PARAM_FILL, PARAM_FLAT, PARAM_BAD = range(5)
+# condition_heights_f32's params (device float32): lo, span, fill, flat, bad, scale
+PARAM_LO, PARAM_SPAN, PARAM_FILL, PARAM_FLAT, PARAM_BAD, PARAM_SCALE = range(6)
+PARAM_COUNT = 6
 
 BLOCK_1D = 256
 BLOCK_2D = (32, 8)

@@ -79,6 +79,30 @@ def gaussian_blur(values: np.ndarray, sigma_px: float) -> np.ndarray:
     return out
 
 
+def fill_no_data(values: np.ndarray) -> np.ndarray:
+    """Non-finite samples (NaN, +-inf: no data) take the lowest finite value (0 when none is finite); float32."""
+    d = np.asarray(values, dtype=np.float32)
+    finite = np.isfinite(d)
+    if finite.all():
+        return d
+    return np.where(finite, d, d.min(initial=np.inf, where=finite) if finite.any() else 0.0).astype(np.float32)
+
+
+def normalization(lo, hi) -> tuple[np.float32, np.float32, np.float32]:
+    """The range [lo, hi] of a map -> float32 (lo', span, scale): height = (depth * scale - lo') / span.
+
+    scale is 1 (lo' = lo, span = hi - lo) unless hi - lo overflows float32 (a map spanning more than the float32
+    maximum, e.g. -3e38 .. 3e38): then 0.5, and lo', span are those of the halved map (halving is exact), so the
+    heights stay finite. The kernels decide the same way (range_params_f32)."""
+    lo, hi = np.float32(lo), np.float32(hi)
+    with np.errstate(over="ignore", invalid="ignore"):
+        span = np.float32(hi - lo)
+    if np.isinf(span):
+        lo = np.float32(lo * np.float32(0.5))
+        return lo, np.float32(hi * np.float32(0.5) - lo), np.float32(0.5)
+    return lo, span, np.float32(1)
+
+
 def condition_heights(
     depth: np.ndarray,
     *,
@@ -92,21 +116,20 @@ def condition_heights(
     """(GH, GW) float32 depth, larger = nearer (NaN = no data) -> (GH, GW) float32 heights in [0, 1].
 
     Order: percentile clamp and normalise, invert, smooth, gamma, contrast about 0.5.
-    NaN samples become the lowest height. A constant map becomes all zeros (a flat plate).
+    Non-finite samples (NaN, +-inf: no data) become the lowest height. A constant map becomes all zeros (a flat
+    plate).
     """
-    d = np.asarray(depth, dtype=np.float32)
-    finite = np.isfinite(d)
-    if not finite.all():
-        d = np.where(finite, d, np.nanmin(d) if finite.any() else 0.0).astype(np.float32)
+    d = fill_no_data(depth)
     if clip_lo_pct > 0.0 or clip_hi_pct < 100.0:
         lo, hi = np.percentile(d, [clip_lo_pct, clip_hi_pct])
     else:
         lo, hi = d.min(), d.max()
-    lo, hi = np.float32(lo), np.float32(hi)
-    span = hi - lo
+    lo, span, scale = normalization(lo, hi)
     if not span > 0:
         h = np.zeros_like(d)
     else:
+        if scale != 1:
+            d = d * scale
         h = np.clip((d - lo) / span, np.float32(0), np.float32(1))
     if invert:
         h = np.float32(1) - h
