@@ -99,6 +99,12 @@ class ConvertOptions:
         self.validate_compact()
         if self.units not in UNITS_TO_METRES:
             raise OptionError(f"--units: expected one of {', '.join(UNITS_TO_METRES)}, got {self.units!r}")
+        if isinstance(self.max_size, str):  # the CLI's spelling, from the Python API: "full" or a number
+            text = self.max_size.strip().lower()
+            try:
+                self.max_size = None if text in ("full", "none") else int(text)
+            except ValueError:
+                raise OptionError(f"--max-size: expected a vertex count or 'full', got {self.max_size!r}") from None
         if self.max_size is not None and self.max_size < 2:
             raise OptionError(f"--max-size: expected at least 2 vertices (or 'full'), got {self.max_size}")
         if self.alpha_mode not in ALPHA_MODES:

@@ -111,6 +111,12 @@ def test_convert_max_size_limits_grid_and_full_keeps_every_pixel(tmp_path, gltf_
     r = gpurelief.convert(src, tmp_path / "full.glb", max_size=None)
     assert r.grid_size == (90, 300) and r.vertex_count == 27000
     gltf_validator(tmp_path / "full.glb")
+    # the CLI's spellings work from Python too (a TypeError before)
+    assert gpurelief.convert(src, tmp_path / "f2.glb", max_size="full").grid_size == (90, 300)
+    assert gpurelief.convert(src, tmp_path / "s2.glb", max_size="100").grid_size == (30, 100)
+    with pytest.raises(OptionError, match="max-size.*'huge'"):
+        gpurelief.convert(src, tmp_path / "x.glb", max_size="huge")
+    assert not (tmp_path / "x.glb").exists()
 
 
 def test_convert_uint32_indices_above_65535_vertices(tmp_path, gltf_validator):
