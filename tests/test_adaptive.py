@@ -15,6 +15,7 @@ from gpurelief.errors import ExitStatus, OptionError
 from gpurelief.mesh.adaptive import adaptive_mesh, parse_max_error, rtin_triangles
 from gpurelief.mesh.grid import grid_mesh
 from gpurelief.mesh.metrics import vertical_error
+from gpurelief.mesh.vertex_kernels import attributes_at
 from gpurelief.types import Heightfield
 
 from heightmaps import fractal, step_edges
@@ -369,10 +370,11 @@ def test_cli_says_once_that_the_first_adaptive_run_compiles(tmp_path, capsys, mo
     assert "compiling" not in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("shape", [(2, 2), (3, 5), (9, 2), (2, 7), (33, 65)])
+@pytest.mark.parametrize("shape", [(2, 2), (3, 5), (9, 2), (2, 7), (33, 65), (300, 451)])
 def test_grid_normals_at_is_bit_identical_to_the_grid_normals(shape):
-    """The adaptive mesh's normals come from grid_normals_at (only the used samples): every sample, border ones
-    included, in any order, gets the grid mesher's float32 normal bit for bit."""
+    """The adaptive mesh's normals (numpy twin: grid_normals_at; numba: attributes_at, with positions and UVs) are
+    computed only at the used samples: every sample, border ones included, in any order, gets the grid mesher's
+    float32 values bit for bit."""
     rng = np.random.default_rng(sum(shape))
     gh, gw = shape
     heights = (rng.random(shape) * rng.uniform(0.1, 50)).astype(np.float32)
@@ -383,3 +385,10 @@ def test_grid_normals_at_is_bit_identical_to_the_grid_normals(shape):
         at = ops.grid_normals_at(heights, rows, cols, dx=dx, dy=dy, relief=relief)
         assert at.dtype == np.float32 and at.shape == (ids.size, 3)
         assert np.array_equal(full[ids].view(np.uint32), at.view(np.uint32))
+        # what adaptive_mesh uses on the CPU: positions, normals and UVs in one numba pass
+        positions, normals, uvs = attributes_at(heights, rows.astype(np.int32), cols.astype(np.int32), dx=dx, dy=dy,
+                                                relief=relief)
+        want = (ops.grid_positions(heights, dx=dx, dy=dy, relief=relief), full, ops.grid_uvs(shape))
+        for got, grid in zip((positions, normals, uvs), want):
+            assert got.dtype == np.float32 and got.shape == (ids.size, grid.shape[1])
+            assert np.array_equal(grid[ids].view(np.uint32), got.view(np.uint32))
