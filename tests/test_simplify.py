@@ -400,5 +400,5 @@ def test_adaptive_mesh_quality_pass_levels_and_bad_values():
     assert counts["full"] <= counts["fast"] < counts["off"]
     assert adaptive_mesh(hf, max_error_frac=0.002, quality_pass=True).triangle_count == counts["full"]
     assert quality_effort(None) is None and quality_effort(False) is None
-    with pytest.raises(OptionError, match="--quality-pass: expected one of off, fast, full, got 'best'"):
+    with pytest.raises(OptionError, match="--quality-pass: expected one of off, quick, fast, full, got 'best'"):
         adaptive_mesh(hf, max_error_frac=0.002, quality_pass="best")

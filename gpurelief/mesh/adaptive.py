@@ -20,7 +20,7 @@ from ..backend import array_module
 from ..backend import numpy_ops as ops
 from ..errors import OptionError, require
 from ..types import Heightfield, Mesh
-from . import rtin_gpu
+from . import QUALITY_PASSES, rtin_gpu
 from . import rtin_kernels as rk
 from .workspace import workspace
 
@@ -62,7 +62,6 @@ def parse_max_error(text: str | float) -> tuple[float, bool]:
     return value, pct
 
 
-QUALITY_PASSES = ("off", "fast", "full")
 # what --mesh adaptive runs when --quality-pass is not given: finest vertices then one sweep, 1.5-6x RTIN's own
 # time; brings RTIN's 1.0-2.1x pydelatin's triangle count to 0.76-1.08x (bench/test_meshing_peers.py)
 DEFAULT_QUALITY_PASS = "fast"
@@ -78,7 +77,7 @@ class PassTooCoarse(OptionError):
 
 
 def quality_effort(quality_pass: bool | str | None) -> str | None:
-    """--quality-pass value -> simplify.collapse_vertices effort ("fast" / "full"), or None for no pass.
+    """--quality-pass value -> simplify.collapse_vertices effort ("quick" / "fast" / "full"), or None for no pass.
     True (the bare flag through the Python API) means "full", False / None / "off" no pass."""
     if quality_pass is None or quality_pass is False or quality_pass == "off":
         return None
@@ -202,7 +201,7 @@ def _fit_count_after_pass(heights, max_error, max_triangles, effort):
         fit_t = max(floor, top)
     best = mesh(fit_t)
     if len(best) > max_triangles:  # only at the coarsest mesh: nothing fits
-        hint = "; --quality-pass full goes lower" if effort == "fast" else ""
+        hint = "; --quality-pass full goes lower" if effort != "full" else ""
         raise PassTooCoarse(f"--max-triangles: this {gw}x{gh} grid needs at least {len(best)} triangles with "
                             f"--quality-pass {effort}, got {max_triangles}{hint}", effort, len(best))
     fine_t = fine_n = None  # the finest threshold tried whose mesh has too many triangles, and how many
