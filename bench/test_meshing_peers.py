@@ -8,8 +8,9 @@ Heights are normalised to [0, 1], so a bound of 0.1% is 0.001. For every mesh th
 pixel is measured (untimed) by gpurelief.mesh.metrics.vertical_error, a generic barycentric rasteriser that
 shares no code with the RTIN mesher. Times: triangulation only (vertices + triangles), median of the rounds;
 pymartini's Martini(n) is built once per size outside the timed call (its best case; init reported apart).
-gpurelief is timed three ways: RTIN alone (--quality-pass off), RTIN + the fast pass (the --mesh adaptive
-default) and RTIN + the full pass (--quality-pass full); each time includes RTIN.
+gpurelief is timed four ways: RTIN alone (--quality-pass off), RTIN + the fast pass (the --mesh adaptive
+default), RTIN + the full pass (--quality-pass full) and RTIN + the quick pass (--quality-pass quick, rings
+read from the grid); each time includes RTIN.
 A table is written to bench/results/meshing-peers.md at the end of the session.
 """
 from __future__ import annotations
@@ -56,6 +57,11 @@ def run_gpurelief_fast(h, e):
     return adaptive_triangles(h, max_error=e, quality_pass="fast")[0]
 
 
+def run_gpurelief_quick(h, e):
+    """RTIN + the quick quality pass (--quality-pass quick: each vertex once, ring read from the grid)."""
+    return adaptive_triangles(h, max_error=e, quality_pass="quick")[0]
+
+
 def run_gpurelief_quality(h, e):
     """RTIN + the full quality pass (--quality-pass full: sweeps until no vertex can go)."""
     return adaptive_triangles(h, max_error=e, quality_pass="full")[0]
@@ -95,19 +101,21 @@ def kept_label(measured: float, bound: float) -> str:
 
 
 MESHERS = {"gpurelief": run_gpurelief, "pydelatin": run_pydelatin, "pymartini": run_pymartini,
-           "gpurelief-fast": run_gpurelief_fast, "gpurelief-quality": run_gpurelief_quality}
+           "gpurelief-fast": run_gpurelief_fast, "gpurelief-quality": run_gpurelief_quality,
+           "gpurelief-quick": run_gpurelief_quick}
+PASSES = {"fast": run_gpurelief_fast, "quick": run_gpurelief_quick}  # timed in pairs against the peers
 
 
 @pytest.fixture(scope="session", autouse=True)
 def write_table():
     warm = fractal(300, 300)  # compile / load the numba caches outside the timings
-    run_gpurelief_fast(warm, 0.001), run_gpurelief_quality(warm, 0.001)
+    run_gpurelief_fast(warm, 0.001), run_gpurelief_quality(warm, 0.001), run_gpurelief_quick(warm, 0.001)
     yield
     # only a complete run replaces the table (a -k selection must not overwrite it with a few rows)
     if len(RESULTS) == len(MESHERS) * len(MAPS) * len(SIZES) * len(ERRORS_PCT):
         suffix = "" if SIZES == [1025, 2049] else "-" + "-".join(map(str, SIZES))
         write_markdown(RESULTS, Path(__file__).parent / "results" / f"meshing-peers{suffix}.md")
-    if len(PAIRED) == len(paired_cells()):
+    if len(PAIRED) == len(paired_cells()) * len(PASSES):
         suffix = "" if SIZES == [1025, 2049] else "-" + "-".join(map(str, SIZES))
         write_paired_markdown(PAIRED, Path(__file__).parent / "results" / f"meshing-peers-paired{suffix}.md")
 
@@ -154,8 +162,9 @@ def paired_cells():
 
 
 @pytest.mark.parametrize("peer,kind,n,pct", paired_cells())
-def test_default_against_peer_in_pairs(benchmark, peer, kind, n, pct):
-    """The default (RTIN + fast pass) and one peer timed in alternation, the order swapped every pair: a slow spell
+@pytest.mark.parametrize("mode", list(PASSES))
+def test_default_against_peer_in_pairs(benchmark, mode, peer, kind, n, pct):
+    """RTIN + a pass (the default fast, or quick) and one peer timed in alternation, the order swapped every pair: a slow spell
     of the shared machine hits both halves of a pair, so the median of the per-pair ratios is steadier than the
     ratio of two medians taken seconds apart (pymartini's own median moved 2x between runs)."""
     h = heights_for(kind, n)
@@ -165,7 +174,7 @@ def test_default_against_peer_in_pairs(benchmark, peer, kind, n, pct):
     ratios = []
 
     def pair():
-        order = ((run_gpurelief_fast, 0), (MESHERS[peer], 1))
+        order = ((PASSES[mode], 0), (MESHERS[peer], 1))
         times = [0.0, 0.0]
         for fn, slot in order if len(ratios) % 2 == 0 else order[::-1]:
             t0 = time.perf_counter()
@@ -174,7 +183,8 @@ def test_default_against_peer_in_pairs(benchmark, peer, kind, n, pct):
         ratios.append(times[0] / times[1])
 
     benchmark.pedantic(pair, rounds=PAIRED_ROUNDS[peer], iterations=1)
-    row = {"peer": peer, "map": kind, "n": n, "pct": pct, "pairs": len(ratios), "median_ratio": float(np.median(ratios)),
+    row = {"mode": mode, "peer": peer, "map": kind, "n": n, "pct": pct, "pairs": len(ratios),
+           "median_ratio": float(np.median(ratios)),
            "min_ratio": float(min(ratios)), "max_ratio": float(max(ratios))}
     benchmark.extra_info.update(row)
     PAIRED.append(row)
@@ -182,15 +192,15 @@ def test_default_against_peer_in_pairs(benchmark, peer, kind, n, pct):
 
 def write_paired_markdown(rows: list[dict], path: Path) -> None:
     lines = [
-        "# Default mesher (RTIN + fast pass) against each peer, timed in pairs (one run)", "",
+        "# RTIN + the fast pass (the default) and + the quick pass against each peer, timed in pairs (one run)", "",
         f"Machine: {_machine()}.", "",
         "Each pair runs both meshers back to back (order swapped every pair); ratio = gpurelief time / peer time.",
         "Targets: <= 1 against pymartini (Martini(n) cached), <= 0.2 against pydelatin at 2049^2.", "",
-        "| peer | map | n | err | pairs | median ratio | min-max |", "|---|---|---:|---:|---:|---:|---|",
+        "| pass | peer | map | n | err | pairs | median ratio | min-max |", "|---|---|---|---:|---:|---:|---:|---|",
     ]
-    for r in rows:
-        lines.append(f"| {r['peer']} | {r['map']} | {r['n']} | {r['pct']}% | {r['pairs']} | {r['median_ratio']:.2f} "
-                     f"| {r['min_ratio']:.2f}-{r['max_ratio']:.2f} |")
+    for r in sorted(rows, key=lambda r: (r["mode"], list(PAIRED_ROUNDS).index(r["peer"]))):
+        lines.append(f"| {r['mode']} | {r['peer']} | {r['map']} | {r['n']} | {r['pct']}% | {r['pairs']} "
+                     f"| {r['median_ratio']:.2f} | {r['min_ratio']:.2f}-{r['max_ratio']:.2f} |")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines + [""]))
 
@@ -223,8 +233,9 @@ def write_markdown(results: list[dict], path: Path) -> None:
         "f32 = over by less than one float32 ulp of the height range (1.2e-7); NO = over by more.", "",
         "| map | n | err | gpurelief time / tris / true max | pydelatin | pymartini (Martini(n) cached) "
         "| tris ratio | time ratio | bound kept | gpurelief --quality-pass fast | its tris / time ratio "
-        "| gpurelief --quality-pass full | its tris / time ratio |",
-        "|---|---:|---:|---|---|---|---:|---:|---|---|---:|---|---:|",
+        "| gpurelief --quality-pass full | its tris / time ratio "
+        "| gpurelief --quality-pass quick | its tris / time ratio (vs martini) |",
+        "|---|---:|---:|---|---|---|---:|---:|---|---|---:|---|---:|---|---:|",
     ]
     for kind in MAPS:
         for n in sorted({r["n"] for r in results}):
@@ -232,7 +243,7 @@ def write_markdown(results: list[dict], path: Path) -> None:
                 cells = [by.get((m, kind, n, pct)) for m in MESHERS]
                 if not all(cells):
                     continue
-                g, d, m, f, q = cells
+                g, d, m, f, q, k = cells
 
                 def fmt(r):
                     reps = "" if r["rounds"] > 1 else " [1 rep]"
@@ -243,7 +254,9 @@ def write_markdown(results: list[dict], path: Path) -> None:
                     f"| {g['median_s'] / d['median_s']:.2f} (vs martini {g['median_s'] / m['median_s']:.2f}) "
                     f"| {g['kept']} / {d['kept']} / {m['kept']} | {fmt(f)} ({f['kept']}) "
                     f"| {f['triangles'] / d['triangles']:.2f} / {f['median_s'] / d['median_s']:.2f} "
-                    f"| {fmt(q)} ({q['kept']}) | {q['triangles'] / d['triangles']:.2f} / {q['median_s'] / d['median_s']:.2f} |"
+                    f"| {fmt(q)} ({q['kept']}) | {q['triangles'] / d['triangles']:.2f} / {q['median_s'] / d['median_s']:.2f} "
+                    f"| {fmt(k)} ({k['kept']}) | {k['triangles'] / d['triangles']:.2f} / {k['median_s'] / d['median_s']:.2f} "
+                    f"({k['median_s'] / m['median_s']:.2f}) |"
                 )
     inits = sorted({(r["n"], r["init_s"]) for r in results if "init_s" in r})
     lines += ["", "Martini(n) init (not in the times above): " + ", ".join(f"{n}: {s * 1000:.0f} ms" for n, s in inits), ""]

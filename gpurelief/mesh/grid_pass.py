@@ -190,21 +190,28 @@ def quick_collapse(heights: np.ndarray, triangles: np.ndarray, bound: float) -> 
     if triangles.shape[0] == 0:
         return np.asarray(triangles, dtype=dtype).reshape(0, 3)
     triangles = np.ascontiguousarray(triangles, dtype=np.int64)
-    gh, gw = heights.shape
     bound = float(bound)
-    margin = TIE_MARGIN * _abs_max(heights)
     ws = workspace()
-    used = _mark_used(triangles, heights.size, ws)
-    target = ws.get("quick.target", heights.size, dtype, fill=-1)
-    frozen = ws.get("quick.frozen", heights.size, np.bool_, fill=False)
-    h = 1
-    while h < max(gh, gw):
-        for square in (False, True):
-            _level_pass(heights, used, target, frozen, h, square, bound, margin, FINE_DX, FINE_DY)
-        h *= 2
+    target = _collapse_levels(heights, _mark_used(triangles, heights.size, ws), bound, ws)
     alive = ws.get("quick.alive", triangles.shape[0], np.bool_)
     _mapped_alive(triangles, target, alive)
     size, first = _block_starts(alive)
     out = np.empty((int(first[-1]), 3), dtype=dtype)  # the caller's: fresh, from numpy (see simplify._compact)
     _mapped_into(triangles, target, alive, size, first, out)
     return out
+
+
+def _collapse_levels(heights, used, bound, ws):
+    """The levels fine to coarse, edge class then square class (_level_pass) -> target: grid vertex -> the
+    vertex it collapsed into, -1 where it stays (workspace scratch)."""
+    gh, gw = heights.shape
+    margin = TIE_MARGIN * _abs_max(heights)
+    target = ws.get("quick.target", heights.size, vertex_id_dtype(heights.size), fill=-1)
+    frozen = ws.get("quick.frozen", heights.size, np.bool_, fill=False)
+    h = 1
+    while h < max(gh, gw):
+        for square in (False, True):
+            _level_pass(heights, used, target, frozen, h, square, float(bound), margin, FINE_DX, FINE_DY)
+        h *= 2
+    return target
+
