@@ -265,7 +265,7 @@ def add_compact_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--quality-pass", nargs="?", const="full", default=None, choices=list(QUALITY_PASSES),
                    help="adaptive: then merge vertices while the bound still holds. fast: one sweep (default for "
                    "--mesh adaptive; about 0.8-1.1x pydelatin's triangles); quick: each vertex once with its ring "
-                   "read from the grid (1-13%% more triangles than fast, faster on dense meshes; the grid border "
+                   "read from the grid (1-14%% more triangles than fast, faster on dense meshes; the grid border "
                    "stays as RTIN made it); full (the bare flag): until no vertex can go (about 0.6-0.75x, a few "
                    "times slower); off: the RTIN mesh as it is")
     g.add_argument("--compress", choices=list(COMPRESS_MODES), default="none",

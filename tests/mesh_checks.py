@@ -25,3 +25,13 @@ def assert_valid_cover(heights, triangles, bound):
     on_border = ((br[:, 0] == br[:, 1]) & np.isin(br[:, 0], [0, gh - 1])) | \
         ((bc[:, 0] == bc[:, 1]) & np.isin(bc[:, 0], [0, gw - 1]))
     assert on_border.all()
+
+
+def neighbour_sets(triangles, vertex_count):
+    """-> list of sets: the vertices sharing an edge with each vertex in the triangle mesh."""
+    neighbours = [set() for _ in range(vertex_count)]
+    for a, b, c in np.asarray(triangles):
+        neighbours[a] |= {b, c}
+        neighbours[b] |= {a, c}
+        neighbours[c] |= {a, b}
+    return neighbours

@@ -352,6 +352,16 @@ def test_kernels_cached_asks_only_for_the_kernels_the_run_will_use(monkeypatch):
     missing = {index(simplify._sweep_stripes)}
     monkeypatch.setattr(os.path, "exists", lambda p: p not in missing and real_exists(p))
     assert adaptive.kernels_cached("fast") is True
+    # quick runs its own kernels, not the sweep's: a cache without the sweep is warm for it, one without its
+    # level pass is not
+    from gpurelief.mesh import grid_pass
+
+    tris, threshold = rtin_triangles(heights, max_error=0.001)
+    collapse(heights, tris, threshold, effort="quick", rtin=True)
+    missing = {index(simplify._fine_collapses), index(simplify._sweep_range)}
+    assert adaptive.kernels_cached("quick") is True and adaptive.kernels_cached("fast") is False
+    missing = {index(grid_pass._level_pass)}
+    assert adaptive.kernels_cached("quick") is False and adaptive.kernels_cached("fast") is True
 
 
 @pytest.mark.parametrize("cached", [False, True])

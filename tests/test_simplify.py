@@ -125,43 +125,6 @@ def test_scoring_all_candidates_in_one_turn_matches_a_search_per_candidate():
         checked += 1
 
 
-def grid_ring(heights_shape, used, x, y):
-    """The ring _fine_collapses assumes for finest vertex (x, y) of RTIN's mesh, as a set of grid ids."""
-    gw = heights_shape[1]
-    axis = {(y + dy) * gw + x + dx for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1))}
-    if (x & 1) and (y & 1):
-        corners = {(y + dy) * gw + x + dx for dx in (-1, 1) for dy in (-1, 1)}
-        return corners | {w for w in axis if used[w]}
-    return axis
-
-
-@pytest.mark.parametrize("case", ["fractal", "steps", "8-bit", "padded"])
-def test_finest_rtin_vertices_have_the_ring_phase_one_assumes(case):
-    """_fine_collapses builds the rings of RTIN's finest vertices from the grid: x xor y odd -> the 4 axis
-    neighbours; both odd -> the 4 corners and the used axis neighbours. Checked against the triangles for every
-    such vertex, on 2^k+1 grids and on grids RTIN pads."""
-    heights = {"fractal": lambda: fractal(257, 257, seed=8), "steps": lambda: step_edges(257, 257, seed=8),
-               "8-bit": lambda: np.round(fractal(257, 280, seed=2) * 255) / 255,
-               "padded": lambda: step_edges(301, 203, seed=3)}[case]()
-    gh, gw = heights.shape
-    checked = 0
-    for bound in (0.0, 0.0005, 0.003):
-        tris, _ = rtin_triangles(heights, max_error=bound)
-        used = np.zeros(heights.size, dtype=bool)
-        used[tris.ravel()] = True
-        neighbours = [set() for _ in range(heights.size)]
-        for a, b, c in tris:
-            neighbours[a] |= {b, c}
-            neighbours[b] |= {a, c}
-            neighbours[c] |= {a, b}
-        for v in np.flatnonzero(used):
-            y, x = divmod(int(v), gw)
-            if 0 < x < gw - 1 and 0 < y < gh - 1 and (x | y) & 1:
-                assert neighbours[v] == grid_ring(heights.shape, used, x, y), (bound, x, y)
-                checked += 1
-    assert checked > 10000
-
-
 def test_clearly_kept_rejects_only_vertices_no_candidate_can_take():
     """_clearly_kept reads a finest vertex's 3 x 3 neighbourhood before its ring is built: whenever it says kept,
     every candidate of the ring RTIN gives that vertex (x xor y odd: the 4 axis neighbours; both odd: the 4
@@ -396,8 +359,10 @@ def test_adaptive_mesh_quality_pass_levels_and_bad_values():
     heights = fractal(90, 120, seed=8)
     hf = Heightfield(heights, image_size=heights.shape)
     counts = {q: adaptive_mesh(hf, max_error_frac=0.002, quality_pass=q).triangle_count
-              for q in ("off", "fast", "full")}
-    assert counts["full"] <= counts["fast"] < counts["off"]
+              for q in ("off", "quick", "fast", "full")}
+    assert counts["full"] <= counts["fast"] <= counts["quick"] < counts["off"]
+    budget = adaptive_mesh(hf, max_triangles=1500, quality_pass="quick")
+    assert budget.triangle_count <= 1500 and budget.extras["quality_pass"] == "quick"
     assert adaptive_mesh(hf, max_error_frac=0.002, quality_pass=True).triangle_count == counts["full"]
     assert quality_effort(None) is None and quality_effort(False) is None
     with pytest.raises(OptionError, match="--quality-pass: expected one of off, quick, fast, full, got 'best'"):

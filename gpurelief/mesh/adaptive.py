@@ -29,15 +29,18 @@ def kernels_cached(quality_pass: bool | str | None = "fast") -> bool | None:
     """True if numba's on-disk cache already holds the adaptive mesher's kernels (an earlier run compiled them),
     False if the next adaptive mesh compiles them first (about a minute on 2 cores), None if it cannot tell.
     Only kernels that every mesh with this quality pass runs are checked: RTIN's, and the pass's phase 1 and
-    serial sweep unless the pass is off (the parallel sweep runs only on grids taller than 4 stripes, so a run
-    of small images would otherwise be told it compiles every time)."""
+    serial sweep (quick: its level pass and output) unless the pass is off (the parallel sweep runs only on grids
+    taller than 4 stripes, so a run of small images would otherwise be told it compiles every time)."""
     if not rk.HAVE_NUMBA:
         return None
     try:
-        from . import simplify, vertex_kernels
+        from . import grid_pass, simplify, vertex_kernels
 
         kernels = [rk.edge_level_par, rk.square_level_par, rk._walk_all, vertex_kernels._attributes_at]
-        if quality_effort(quality_pass) is not None:
+        effort = quality_effort(quality_pass)
+        if effort == "quick":
+            kernels += [grid_pass._level_pass, grid_pass._mapped_into]
+        elif effort is not None:
             kernels += [simplify._fine_collapses, simplify._sweep_range]
         return all(os.path.exists(k._cache._cache_file._index_path) for k in kernels)
     except Exception:  # numba's cache layout is internal: no answer rather than a wrong one

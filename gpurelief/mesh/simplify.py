@@ -825,7 +825,7 @@ def collapse_vertices(heights: np.ndarray, triangles: np.ndarray, bound: float, 
     effort "fast": one sweep, each vertex tries its most promising collapse only; "full": sweeps trying every
     candidate until a sweep removes under 0.1% of the vertices (fewer triangles, 1.2-2.5x the time of "fast");
     "quick" (rtin=True only): each vertex tried once, fine to coarse, its ring read from the grid
-    (mesh/grid_pass.py: no mesh structure, 1-13% more triangles than "fast", faster on dense meshes).
+    (mesh/grid_pass.py: no mesh structure, 1-14% more triangles than "fast", faster on dense meshes).
     rtin: the triangles are RTIN's mesh of this grid (adaptive.rtin_triangles, in any order). The finest
     vertices then go first, decided from the grid alone (_fine_collapses), and the sweep tries only the others
     and those whose ring changed: fewer triangles (finest first is the better greedy order) in about the same
