@@ -116,7 +116,8 @@ def _error_field(heights, threshold, ws):
 
 
 def rtin_triangles(
-    heights: np.ndarray, *, max_error: float | None = None, max_triangles: int | None = None, scratch: bool = False
+    heights: np.ndarray, *, max_error: float | None = None, max_triangles: int | None = None, scratch: bool = False,
+    dtype=np.int64,
 ) -> tuple[np.ndarray, float]:
     """(GH, GW) float32 heights -> ((M, 3) int64 vertex ids row*GW+col, counter-clockwise seen from +Z,
     threshold used), in height units.
@@ -138,7 +139,7 @@ def rtin_triangles(
             threshold = max(threshold, float(max_error))
     if not np.isfinite(threshold):  # e.g. a flat relief: keep the sizing bound of emit_triangles finite
         threshold = float(np.max(errors, where=np.isfinite(errors), initial=0.0))
-    return rk.emit_triangles(errors, rows, cols, threshold, ws if scratch else None), threshold
+    return rk.emit_triangles(errors, rows, cols, threshold, ws if scratch else None, dtype), threshold
 
 
 def adaptive_triangles(
@@ -151,8 +152,10 @@ def adaptive_triangles(
     effort = quality_effort(quality_pass)
     if max_triangles is not None and effort is not None:
         return _fit_count_after_pass(heights, max_error, max_triangles, effort)
+    # the quick pass reads RTIN's triangles only twice (used vertices, then mapped out): int32 ids halve that
+    dtype = rk.vertex_id_dtype(np.size(heights)) if effort == "quick" else np.int64
     triangles, threshold = rtin_triangles(heights, max_error=max_error, max_triangles=max_triangles,
-                                          scratch=effort is not None)
+                                          scratch=effort is not None, dtype=dtype)
     if effort is not None:
         from .simplify import collapse_vertices
 
@@ -194,8 +197,10 @@ def _fit_count_after_pass(heights, max_error, max_triangles, effort):
     top = float(np.max(errors, where=np.isfinite(errors), initial=0.0))  # errors are >= 0
     floor = float(max_error) if max_error is not None else 0.0
 
+    dtype = rk.vertex_id_dtype(heights.size) if effort == "quick" else np.int64
+
     def mesh(threshold):
-        return collapse_vertices(heights, rk.emit_triangles(errors, rows, cols, threshold, ws), threshold,
+        return collapse_vertices(heights, rk.emit_triangles(errors, rows, cols, threshold, ws, dtype), threshold,
                                  effort=effort, rtin=True)
 
     try:

@@ -173,7 +173,9 @@ def quick_collapse(heights: np.ndarray, triangles: np.ndarray, bound: float) -> 
     dtype = vertex_id_dtype(heights.size)
     if triangles.shape[0] == 0:
         return np.asarray(triangles, dtype=dtype).reshape(0, 3)
-    triangles = np.ascontiguousarray(triangles, dtype=np.int64)
+    if triangles.dtype not in (np.int32, np.int64):
+        triangles = triangles.astype(np.int64)
+    triangles = np.ascontiguousarray(triangles)  # int32 from adaptive_triangles: half the bytes to read
     bound = float(bound)
     ws = workspace()
     target = _collapse_levels(heights, _mark_used(triangles, heights.size, ws), bound, ws)

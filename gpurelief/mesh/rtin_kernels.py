@@ -549,8 +549,9 @@ def threshold_for_extra(errors: np.ndarray, real_rows: int, real_cols: int, hi: 
     return float(values[order[past[0]]])
 
 
-def emit_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshold: float, ws=None) -> np.ndarray:
-    """-> (M, 3) int64 vertex ids into the real (real_rows+1, real_cols+1) grid (scratch from `ws` if given).
+def emit_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshold: float, ws=None,
+                   dtype=np.int64) -> np.ndarray:
+    """-> (M, 3) `dtype` vertex ids into the real (real_rows+1, real_cols+1) grid (scratch from `ws` if given).
 
     The top levels are expanded serially into subtree roots; the subtrees are walked in parallel twice: once to
     count their leaves (so each knows where its triangles start), once to write them.
@@ -560,9 +561,14 @@ def emit_triangles(errors: np.ndarray, real_rows: int, real_cols: int, threshold
     starts = np.zeros(len(roots), dtype=np.int64)
     np.cumsum(counts[:-1], out=starts[1:])
     shape = (int(counts.sum()), 3)
-    out = np.empty(shape, dtype=np.int64) if ws is None else ws.get("rtin.triangles", shape, np.int64)
+    out = np.empty(shape, dtype=dtype) if ws is None else ws.get("rtin.triangles", shape, dtype)
     _walk_all(errors, roots, real_cols, real_rows, threshold, out, starts, real_cols + 1, True)
     return out
+
+
+def vertex_id_dtype(samples: int):
+    """Grid vertex ids of a grid of `samples` samples: int32 when they fit (half the memory), else int64."""
+    return np.int32 if samples < 2 ** 31 else np.int64
 
 
 def padded_side(rows: int, cols: int) -> int:

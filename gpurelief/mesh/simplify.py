@@ -36,7 +36,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .rtin_kernels import _njit, _njit_inline, _njit_par, _prange, plane_through, span_max_deviation
+from .rtin_kernels import (_njit, _njit_inline, _njit_par, _prange, plane_through, span_max_deviation,
+                           vertex_id_dtype)
 from .workspace import workspace
 
 try:
@@ -809,11 +810,6 @@ def _abs_max(heights):
     out = np.empty(heights.shape[0], dtype=np.float64)
     _row_abs_max(heights, out)
     return float(out.max()) if out.size else 0.0
-
-
-def vertex_id_dtype(samples: int):
-    """Grid vertex ids of a grid of `samples` samples: int32 when they fit (half the memory), else int64."""
-    return np.int32 if samples < 2 ** 31 else np.int64
 
 
 def collapse_vertices(heights: np.ndarray, triangles: np.ndarray, bound: float, *, effort: str = "fast",
