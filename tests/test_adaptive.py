@@ -381,10 +381,10 @@ def test_cli_says_once_that_the_first_adaptive_run_compiles(tmp_path, capsys, mo
 
 
 @pytest.mark.parametrize("shape", [(2, 2), (3, 5), (9, 2), (2, 7), (33, 65), (300, 451)])
-def test_grid_normals_at_is_bit_identical_to_the_grid_normals(shape):
-    """The adaptive mesh's normals (numpy twin: grid_normals_at; numba: attributes_at, with positions and UVs) are
-    computed only at the used samples: every sample, border ones included, in any order, gets the grid mesher's
-    float32 values bit for bit."""
+def test_vertex_attributes_at_are_bit_identical_to_the_grid_mesher(shape):
+    """The adaptive mesh's positions, normals and UVs (attributes_at, one numba pass) are computed only at the used
+    samples: every sample, border ones included, in any order, gets the grid mesher's float32 values bit for
+    bit."""
     rng = np.random.default_rng(sum(shape))
     gh, gw = shape
     heights = (rng.random(shape) * rng.uniform(0.1, 50)).astype(np.float32)
@@ -392,10 +392,6 @@ def test_grid_normals_at_is_bit_identical_to_the_grid_normals(shape):
         full = ops.grid_normals(heights, dx=dx, dy=dy, relief=relief)
         ids = rng.permutation(gh * gw)
         rows, cols = np.divmod(ids, gw)
-        at = ops.grid_normals_at(heights, rows, cols, dx=dx, dy=dy, relief=relief)
-        assert at.dtype == np.float32 and at.shape == (ids.size, 3)
-        assert np.array_equal(full[ids].view(np.uint32), at.view(np.uint32))
-        # what adaptive_mesh uses on the CPU: positions, normals and UVs in one numba pass
         positions, normals, uvs = attributes_at(heights, rows.astype(np.int32), cols.astype(np.int32), dx=dx, dy=dy,
                                                 relief=relief)
         want = (ops.grid_positions(heights, dx=dx, dy=dy, relief=relief), full, ops.grid_uvs(shape))

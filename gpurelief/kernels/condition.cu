@@ -21,7 +21,6 @@
 #define PARAM_BAD 4   // 1: some sample is not finite (the caller's percentile path reads it)
 #define PARAM_SCALE 5 // 1, or 0.5 when hi - lo overflows float32 (a map spanning more than FLOAT32_MAX): lo and
                       // span are then those of the halved map (halving is exact), so the heights stay finite
-#define PARAM_COUNT 6
 
 extern "C" __global__ void condition_heights_f32(
     const float* __restrict__ depth, float* __restrict__ heights, long long n,

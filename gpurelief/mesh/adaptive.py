@@ -152,15 +152,19 @@ def adaptive_triangles(
     effort = quality_effort(quality_pass)
     if max_triangles is not None and effort is not None:
         return _fit_count_after_pass(heights, max_error, max_triangles, effort)
-    # the quick pass reads RTIN's triangles only twice (used vertices, then mapped out): int32 ids halve that
-    dtype = rk.vertex_id_dtype(np.size(heights)) if effort == "quick" else np.int64
     triangles, threshold = rtin_triangles(heights, max_error=max_error, max_triangles=max_triangles,
-                                          scratch=effort is not None, dtype=dtype)
+                                          scratch=effort is not None, dtype=_rtin_ids(effort, np.size(heights)))
     if effort is not None:
         from .simplify import collapse_vertices
 
         triangles = collapse_vertices(heights, triangles, threshold, effort=effort, rtin=True)
     return triangles, threshold
+
+
+def _rtin_ids(effort: str | None, samples: int):
+    """dtype of RTIN's vertex ids for this pass: the quick pass reads them only twice (used vertices, then mapped
+    out), so int32 where they fit halves that; the others take int64."""
+    return rk.vertex_id_dtype(samples) if effort == "quick" else np.int64
 
 
 FIT_TRIES = 8  # meshes built (RTIN + pass) at most to fit --max-triangles with a quality pass
@@ -197,7 +201,7 @@ def _fit_count_after_pass(heights, max_error, max_triangles, effort):
     top = float(np.max(errors, where=np.isfinite(errors), initial=0.0))  # errors are >= 0
     floor = float(max_error) if max_error is not None else 0.0
 
-    dtype = rk.vertex_id_dtype(heights.size) if effort == "quick" else np.int64
+    dtype = _rtin_ids(effort, heights.size)
 
     def mesh(threshold):
         return collapse_vertices(heights, rk.emit_triangles(errors, rows, cols, threshold, ws, dtype), threshold,
@@ -331,13 +335,12 @@ def adaptive_mesh(
             fast_fewest, effort = exc.fewest, "full"
             triangles, threshold = adaptive_triangles(heights, max_error=bound, max_triangles=max_triangles,
                                                       quality_pass=effort)
-    xp, array_ops = (device.xp, device.ops) if on_device else (np, ops)
-
     gh, gw = grid_size
     passes = {"quality_pass": effort or "off"}
     if fast_fewest is not None:
         passes["fast_fewest"] = fast_fewest
     if on_device:
+        xp = device.xp
         used = xp.zeros(gh * gw, dtype=bool)
         used[triangles.reshape(-1)] = True
         vertex_ids = xp.flatnonzero(used)
@@ -345,24 +348,20 @@ def adaptive_mesh(
         indices = remap[triangles.reshape(-1)].astype(ops.index_dtype(int(vertex_ids.size)))
         rows = vertex_ids // gw
         cols = vertex_ids % gw
-        normals = array_ops.grid_normals(heights, dx=dx, dy=dy, relief=relief)[vertex_ids]
-    else:
-        # numba: the used samples numbered in grid order and the triangles renumbered, in parallel (numpy's
-        # scatter / cumsum / gather took 223 ms for 3.2 M triangles at 2049^2); normals only where used
-        from .simplify import number_vertices
-
-        rows, cols, local = number_vertices(triangles, grid_size)
-        indices = local.reshape(-1).astype(ops.index_dtype(int(rows.size)))
-    if on_device:
+        normals = device.ops.grid_normals(heights, dx=dx, dy=dy, relief=relief)[vertex_ids]
         positions = grid_positions_at(heights, rows, cols, dx=dx, dy=dy, relief=relief)
         uvs = grid_uvs_at(grid_size, rows, cols)
-    else:  # one parallel pass, bit-identical to the numpy twins (numpy: 0.7 s of a 12 MP photo's mesh)
-        from .vertex_kernels import attributes_at
-
-        positions, normals, uvs = attributes_at(heights, rows, cols, dx=dx, dy=dy, relief=relief)
-    if on_device:
         extras = {"max_error": None, "threshold": threshold * relief, **passes}
         return Mesh(positions=positions, normals=normals, uvs=uvs, indices=indices, units=units, extras=extras)
+    # numba: the used samples numbered in grid order and the triangles renumbered, in parallel (numpy's scatter /
+    # cumsum / gather took 223 ms for 3.2 M triangles at 2049^2); then positions, normals and UVs only where used,
+    # in one parallel pass bit-identical to the numpy twins (numpy: 0.7 s of a 12 MP photo's mesh)
+    from .simplify import number_vertices
+    from .vertex_kernels import attributes_at
+
+    rows, cols, local = number_vertices(triangles, grid_size)
+    indices = local.reshape(-1).astype(ops.index_dtype(int(rows.size)))
+    positions, normals, uvs = attributes_at(heights, rows, cols, dx=dx, dy=dy, relief=relief)
     if effort is not None:
         from .simplify import mesh_max_error
 

@@ -69,13 +69,13 @@ def _level_pass(heights, used, target, frozen, h, square, bound, margin, dirs_x,
             if not used[v] or frozen[v]:
                 continue
             hv = np.float64(heights[y, x])
-            if h == 1:  # the finest vertices: most stay, decided from the 3 x 3 samples while the ring is RTIN's
-                if not square:
-                    if _clearly_kept(heights, x, y, hv, limit, False):  # before any collapse: 4 axis neighbours
-                        continue
-                elif target[v - 1] < 0 and target[v + 1] < 0 and target[v - gw] < 0 and target[v + gw] < 0:
-                    if _clearly_kept(heights, x, y, hv, limit, True):
-                        continue
+            # the finest vertices: most stay, decided from the 3 x 3 samples while the ring is RTIN's (edge: before
+            # any collapse, the 4 axis neighbours; square: while no axis neighbour went). That test covers every
+            # collapse of such a ring, so _tight_kept below would only repeat it.
+            screened = h == 1 and (not square or (target[v - 1] < 0 and target[v + 1] < 0 and target[v - gw] < 0
+                                                  and target[v + gw] < 0))
+            if screened and _clearly_kept(heights, x, y, hv, limit, square):
+                continue
             d = 0
             for k in range(8):
                 w = -1
@@ -129,7 +129,7 @@ def _level_pass(heights, used, target, frozen, h, square, bound, margin, dirs_x,
                 j = j + 1 if j + 1 < d else 0
             if hv > hi_z + bound or hv < lo_z - bound:
                 continue  # the new surface at v interpolates ring heights
-            if tight and _tight_kept(heights, x, y, hv, limit):
+            if tight and not screened and _tight_kept(heights, x, y, hv, limit):
                 continue
             chosen = _choose(heights, rx, ry, rz, d, x, y, hv, bound, margin, tight, 1, score, inside)
             if chosen < 0:
